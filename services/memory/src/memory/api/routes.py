@@ -1,0 +1,47 @@
+"""HTTP routes of the memory service (reached only through Dapr service invocation)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+
+from sidecar.health import Readiness, check_sidecar, check_state_store
+
+from memory.api.deps import MemoryServiceDep, SidecarDep, StateStoreDep, UserIdPath
+from memory.models.memory import Memory, MemoryCreate, MemoryPage
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> dict[str, str]:
+    """Liveness: the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(*, sidecar: SidecarDep, store: StateStoreDep) -> JSONResponse:
+    """Readiness: the sidecar answers and the state store completes a round trip."""
+    readiness = Readiness()
+    await check_sidecar(sidecar.http, readiness)
+    await check_state_store(store, readiness)
+    return JSONResponse(readiness.as_dict(), status_code=200 if readiness.ready else 503)
+
+
+@router.get("/memories/{user_id}", tags=["memories"])
+async def list_memories(
+    *,
+    user_id: UserIdPath,
+    service: MemoryServiceDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> MemoryPage:
+    """The user's memories, newest first. An unknown user has an empty list."""
+    return await service.list(user_id=user_id, limit=limit)
+
+
+@router.post("/memories/{user_id}", status_code=status.HTTP_201_CREATED, tags=["memories"])
+async def create_memory(*, user_id: UserIdPath, body: MemoryCreate, service: MemoryServiceDep) -> Memory:
+    """Store a new memory for the user."""
+    return await service.create(user_id=user_id, data=body)

@@ -1,0 +1,23 @@
+"""Domain errors of the memory service and their HTTP mapping."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sidecar.http_errors import error_body, install_error_handlers
+
+
+class MemoryLimitReached(Exception):
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a user may keep at most {limit} memories; delete some first")
+        self.limit = limit
+
+
+async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("limit_reached", str(exc)), status_code=409)
+
+
+def install(app: FastAPI) -> None:
+    install_error_handlers(app)
+    app.add_exception_handler(MemoryLimitReached, _limit_reached)

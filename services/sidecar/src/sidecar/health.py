@@ -1,0 +1,77 @@
+"""Liveness and readiness checks shared by both services."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+
+from sidecar.connection import instance_id
+from sidecar.errors import SidecarError
+from sidecar.state import StateStore
+
+CheckStatus = Literal["ok", "failed", "degraded"]
+
+
+@dataclass(slots=True)
+class Readiness:
+    """The outcome of a readiness probe: ready only when every required check passed."""
+
+    checks: dict[str, CheckStatus] = field(default_factory=dict)
+    details: dict[str, str] = field(default_factory=dict)
+    required: set[str] = field(default_factory=set)
+
+    def record(
+        self, name: str, status: CheckStatus, detail: str | None = None, *, required: bool = True
+    ) -> None:
+        self.checks[name] = status
+        if detail:
+            self.details[name] = detail
+        if required:
+            self.required.add(name)
+
+    @property
+    def ready(self) -> bool:
+        return all(self.checks[name] == "ok" for name in self.required)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "status": "ready" if self.ready else "not ready",
+            "checks": dict(self.checks),
+            "details": dict(self.details),
+        }
+
+
+async def check_sidecar(http: httpx.AsyncClient, readiness: Readiness) -> None:
+    try:
+        response = await http.get("/v1.0/healthz/outbound")
+    except httpx.HTTPError as exc:
+        readiness.record("sidecar", "failed", f"unreachable: {exc!r}")
+        return
+    if response.is_success:
+        readiness.record("sidecar", "ok")
+    else:
+        readiness.record("sidecar", "failed", f"/v1.0/healthz/outbound answered {response.status_code}")
+
+
+async def check_state_store(store: StateStore, readiness: Readiness) -> None:
+    """Round trip through the store: write a per-instance probe key, read it back, delete it."""
+    key = f"readyz-probe-{instance_id()}"
+    token = uuid.uuid4().hex
+    started = time.perf_counter()
+    name = f"state:{store.store_name}"
+    try:
+        current = await store.get(key)
+        await store.save(key, {"token": token}, etag=current.etag, metadata={"ttlInSeconds": "60"})
+        read_back = await store.get(key)
+        if not isinstance(read_back.value, dict) or read_back.value.get("token") != token:
+            readiness.record(name, "failed", "read back a different value than written")
+            return
+        await store.delete(key, etag=read_back.etag)
+    except SidecarError as exc:
+        readiness.record(name, "failed", str(exc)[:300])
+        return
+    readiness.record(name, "ok", f"round trip {1000 * (time.perf_counter() - started):.1f} ms")

@@ -1,0 +1,52 @@
+"""One place that turns sidecar-layer failures into clear HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from sidecar.errors import ConcurrencyConflict, InvocationFailed, StateStoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS = "2"
+
+
+def error_body(error: str, message: str, **extra: object) -> dict[str, object]:
+    return {"error": error, "message": message, **extra}
+
+
+async def _conflict(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("conflict", f"concurrent updates kept colliding; retry the request ({exc})"),
+        status_code=409,
+    )
+
+
+async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
+    logger.warning("dependency unavailable: %s", exc)
+    return JSONResponse(
+        error_body("unavailable", "a backing service is unavailable; retry shortly"),
+        status_code=503,
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    request_id = uuid.uuid4().hex
+    logger.exception("unhandled error (request id %s)", request_id, exc_info=exc)
+    return JSONResponse(
+        error_body("internal", "internal error", request_id=request_id), status_code=500
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Known failures map to 409/503 with a clear body; anything else to a generic 500 with a
+    request id (the traceback only in the log)."""
+    app.add_exception_handler(ConcurrencyConflict, _conflict)
+    app.add_exception_handler(StateStoreUnavailable, _unavailable)
+    app.add_exception_handler(InvocationFailed, _unavailable)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,51 @@
+"""Settings every service reads to reach its Dapr sidecar."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Values that must never reach a deployed sidecar or app: copied from a template and not replaced.
+PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "changethis", "placeholder", "secret"})
+
+
+class SidecarSettings(BaseSettings):
+    """How the app reaches its sidecar and how the sidecar proves itself to the app.
+
+    Field names match the environment variables `dapr run` and the Kubernetes injector set
+    (`DAPR_HTTP_PORT`, `DAPR_GRPC_PORT`, `DAPR_API_TOKEN`, `APP_API_TOKEN`, ...).
+    """
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    app_id: str = Field(default="app", min_length=1, max_length=64)
+    dapr_runtime_host: str = "127.0.0.1"
+    dapr_http_port: int = Field(default=3500, ge=1, le=65535)
+    dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)
+    dapr_api_token: SecretStr | None = None
+    app_api_token: SecretStr | None = None
+    # How long start-up waits for the sidecar before giving up.
+    dapr_health_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    # Upper bound for any single call to the sidecar (state, publish, readiness probes).
+    dapr_call_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+
+    @field_validator("dapr_api_token", "app_api_token", mode="after")
+    @classmethod
+    def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value().strip()
+        if not secret:
+            return None
+        if secret.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("is a placeholder: generate a real token (e.g. `openssl rand -hex 32`)")
+        return SecretStr(secret)
+
+    @property
+    def dapr_http_endpoint(self) -> str:
+        return f"http://{self.dapr_runtime_host}:{self.dapr_http_port}"
+
+    @property
+    def dapr_grpc_address(self) -> str:
+        return f"{self.dapr_runtime_host}:{self.dapr_grpc_port}"
