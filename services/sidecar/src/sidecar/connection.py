@@ -18,7 +18,7 @@ from sidecar.settings import SidecarSettings
 
 logger = logging.getLogger(__name__)
 
-API_TOKEN_HEADER = "dapr-api-token"
+API_TOKEN_HEADER = "dapr-api-token"  # noqa: S105 (a header name, not a secret)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +74,19 @@ def _configure_sdk(settings: SidecarSettings) -> None:
     filled from the environment at import); point it at the same sidecar as these settings."""
     from dapr.conf import settings as sdk_settings
 
-    sdk_settings.DAPR_RUNTIME_HOST = settings.dapr_runtime_host
-    sdk_settings.DAPR_HTTP_PORT = settings.dapr_http_port
-    sdk_settings.DAPR_GRPC_PORT = settings.dapr_grpc_port
-    sdk_settings.DAPR_HTTP_ENDPOINT = None
-    sdk_settings.DAPR_GRPC_ENDPOINT = None
-    sdk_settings.DAPR_HEALTH_TIMEOUT = int(settings.dapr_health_timeout_seconds)
-    sdk_settings.DAPR_API_TOKEN = (
-        settings.dapr_api_token.get_secret_value() if settings.dapr_api_token else None
-    )
+    values: dict[str, object] = {
+        "DAPR_RUNTIME_HOST": settings.dapr_runtime_host,
+        "DAPR_HTTP_PORT": settings.dapr_http_port,
+        "DAPR_GRPC_PORT": settings.dapr_grpc_port,
+        "DAPR_HTTP_ENDPOINT": None,
+        "DAPR_GRPC_ENDPOINT": None,
+        "DAPR_HEALTH_TIMEOUT": int(settings.dapr_health_timeout_seconds),
+        "DAPR_API_TOKEN": (
+            settings.dapr_api_token.get_secret_value() if settings.dapr_api_token else None
+        ),
+    }
+    for name, value in values.items():
+        setattr(sdk_settings, name, value)
 
 
 @asynccontextmanager
@@ -97,11 +101,14 @@ async def open_sidecar(settings: SidecarSettings) -> AsyncIterator[Sidecar]:
         _configure_sdk(settings)
         # The SDK's constructor does its own blocking health wait; the sidecar is ready by now,
         # but keep it off the event loop anyway.
-        dapr = await asyncio.to_thread(DaprClient, address=settings.dapr_grpc_address)
+        dapr: Any = await asyncio.to_thread(DaprClient, address=settings.dapr_grpc_address)
         try:
             logger.info(
                 "connected to Dapr sidecar",
-                extra={"dapr_http": settings.dapr_http_endpoint, "dapr_grpc": settings.dapr_grpc_address},
+                extra={
+                    "dapr_http": settings.dapr_http_endpoint,
+                    "dapr_grpc": settings.dapr_grpc_address,
+                },
             )
             yield Sidecar(settings=settings, http=http, dapr=dapr)
         finally:

@@ -54,7 +54,9 @@ async def check_sidecar(http: httpx.AsyncClient, readiness: Readiness) -> None:
     if response.is_success:
         readiness.record("sidecar", "ok")
     else:
-        readiness.record("sidecar", "failed", f"/v1.0/healthz/outbound answered {response.status_code}")
+        readiness.record(
+            "sidecar", "failed", f"/v1.0/healthz/outbound answered {response.status_code}"
+        )
 
 
 async def check_state_store(store: StateStore, readiness: Readiness) -> None:

@@ -52,7 +52,10 @@ class AppTokenGuard:
             await send({"type": "websocket.close", "code": 1008, "reason": "invalid app token"})
             return
         body = json.dumps(
-            {"error": "unauthorized", "message": "missing or invalid dapr-api-token (APP_API_TOKEN)"}
+            {
+                "error": "unauthorized",
+                "message": "missing or invalid dapr-api-token (APP_API_TOKEN)",
+            }
         ).encode()
         await send(
             {

@@ -39,7 +39,9 @@ class SidecarSettings(BaseSettings):
         if not secret:
             return None
         if secret.lower() in PLACEHOLDER_SECRETS:
-            raise ValueError("is a placeholder: generate a real token (e.g. `openssl rand -hex 32`)")
+            raise ValueError(
+                "is a placeholder: generate a real token (e.g. `openssl rand -hex 32`)"
+            )
         return SecretStr(secret)
 
     @property

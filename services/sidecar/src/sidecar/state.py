@@ -77,7 +77,9 @@ class StateStore:
         self._base = f"/v1.0/state/{store_name}"
 
     async def get(self, key: str) -> StateEntry:
-        response = await self._request("GET", f"{self._base}/{key}", params={"consistency": "strong"})
+        response = await self._request(
+            "GET", f"{self._base}/{key}", params={"consistency": "strong"}
+        )
         if response.status_code == httpx.codes.NO_CONTENT or not response.content:
             return StateEntry(key=key, value=None, etag=None)
         return StateEntry(key=key, value=response.json(), etag=response.headers.get("etag"))
@@ -116,7 +118,9 @@ class StateStore:
             "DELETE", f"{self._base}/{key}", params={"concurrency": "first-write"}, headers=headers
         )
 
-    async def transact(self, ops: Sequence[StateOp], *, metadata: dict[str, str] | None = None) -> None:
+    async def transact(
+        self, ops: Sequence[StateOp], *, metadata: dict[str, str] | None = None
+    ) -> None:
         """Apply every operation or none (raises ETagMismatch when any ETag check fails)."""
         body: dict[str, Any] = {"operations": [op.to_request() for op in ops]}
         if metadata:
@@ -127,7 +131,9 @@ class StateStore:
         try:
             response = await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise StateStoreUnavailable(f"state store {self.store_name!r}: sidecar unreachable ({exc!r})") from exc
+            raise StateStoreUnavailable(
+                f"state store {self.store_name!r}: sidecar unreachable ({exc!r})"
+            ) from exc
         if response.is_success:
             return response
         raise _state_error(self.store_name, response)

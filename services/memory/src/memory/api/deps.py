@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-
 from sidecar.connection import Sidecar
 from sidecar.state import StateStore
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
-
 from sidecar.health import Readiness, check_sidecar, check_state_store
 
 from memory.api.deps import MemoryServiceDep, SidecarDep, StateStoreDep, UserIdPath
@@ -42,6 +41,8 @@ async def list_memories(
 
 
 @router.post("/memories/{user_id}", status_code=status.HTTP_201_CREATED, tags=["memories"])
-async def create_memory(*, user_id: UserIdPath, body: MemoryCreate, service: MemoryServiceDep) -> Memory:
+async def create_memory(
+    *, user_id: UserIdPath, body: MemoryCreate, service: MemoryServiceDep
+) -> Memory:
     """Store a new memory for the user."""
     return await service.create(user_id=user_id, data=body)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-
 from sidecar.http_errors import error_body, install_error_handlers
 
 

@@ -1,0 +1,1 @@
+"""data.clients layer of the chat service."""

@@ -1,0 +1,52 @@
+"""The memory service, reached only through Dapr service invocation via chat's own sidecar."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from sidecar.errors import InvocationFailed
+
+from chat.models.memory import MemoryList
+
+
+class MemoryClient:
+    """Calls memory's API as ``<sidecar>/<path>`` with the ``dapr-app-id`` header (dapr-notes §1.1)."""
+
+    def __init__(self, http: httpx.AsyncClient, *, app_id: str, timeout_seconds: float) -> None:
+        self._http = http
+        self._headers = {"dapr-app-id": app_id}
+        self._timeout = httpx.Timeout(timeout_seconds)
+
+    async def list_memories(self, user_id: str, *, limit: int = 50) -> MemoryList:
+        data = await self._call("GET", f"/memories/{quote(user_id, safe='')}", params={"limit": limit})
+        return MemoryList.model_validate(data)
+
+    async def create_memory(self, user_id: str, *, kind: str, content: str, tags: list[str]) -> dict[str, Any]:
+        body = {"kind": kind, "content": content, "tags": tags}
+        result: dict[str, Any] = await self._call("POST", f"/memories/{quote(user_id, safe='')}", json=body)
+        return result
+
+    async def ping(self) -> None:
+        """Reach memory's liveness endpoint through both sidecars."""
+        await self._call("GET", "/healthz")
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._http.request(
+                method, path, headers=self._headers, timeout=self._timeout, **kwargs
+            )
+        except httpx.TimeoutException as exc:
+            raise InvocationFailed(f"memory did not answer {method} {path} in time") from exc
+        except httpx.HTTPError as exc:
+            raise InvocationFailed(f"memory unreachable for {method} {path}: {exc!r}") from exc
+        if not response.is_success:
+            # 4xx here means chat sent something memory refuses (or Dapr denied the call):
+            # a fault of this deployment, not of the end user's request.
+            raise InvocationFailed(
+                f"memory answered {method} {path} with {response.status_code}: {response.text[:200]}",
+                status_code=response.status_code,
+            )
+        return response.json()

@@ -1,0 +1,30 @@
+"""What chat does with the memory service: read a user's memories, check it is reachable."""
+
+from __future__ import annotations
+
+import httpx
+
+from chat.core.settings import ChatSettings
+from chat.data.clients.memory import MemoryClient
+from chat.models.memory import MemoryList
+
+
+class MemoryAccess:
+    def __init__(self, client: MemoryClient) -> None:
+        self._client = client
+
+    async def list_for_user(self, *, user_id: str, limit: int) -> MemoryList:
+        return await self._client.list_memories(user_id, limit=limit)
+
+    async def reachable(self) -> bool:
+        await self._client.ping()
+        return True
+
+
+def memory_access(http: httpx.AsyncClient, settings: ChatSettings) -> MemoryAccess:
+    """Build the memory access for a request from the process's sidecar HTTP client."""
+    return MemoryAccess(
+        MemoryClient(
+            http, app_id=settings.memory_app_id, timeout_seconds=settings.memory_timeout_seconds
+        )
+    )
