@@ -99,9 +99,10 @@ async def open_sidecar(settings: SidecarSettings) -> AsyncIterator[Sidecar]:
     try:
         await wait_for_sidecar(http, settings.dapr_health_timeout_seconds)
         _configure_sdk(settings)
-        # The SDK's constructor does its own blocking health wait; the sidecar is ready by now,
-        # but keep it off the event loop anyway.
-        dapr: Any = await asyncio.to_thread(DaprClient, address=settings.dapr_grpc_address)
+        # The SDK's constructor repeats the health wait synchronously; the sidecar answered a
+        # moment ago, so it returns after one probe. It must run on the loop's thread: the
+        # gRPC aio channel binds to the running loop.
+        dapr: Any = DaprClient(address=settings.dapr_grpc_address)
         try:
             logger.info(
                 "connected to Dapr sidecar",

@@ -109,8 +109,11 @@ class StateStore:
         etag: str | None,
         metadata: dict[str, str] | None = None,
     ) -> None:
-        """Write one key, first-write-wins: ``etag=None`` only succeeds if the key is absent."""
-        await self.transact([StateOp(key=key, value=value, etag=etag, metadata=metadata or {})])
+        """Write one key, first-write-wins: ``etag=None`` only succeeds if the key is absent.
+
+        A plain save, not a transaction: it never triggers a transactional outbox."""
+        item = StateOp(key=key, value=value, etag=etag, metadata=metadata or {}).to_request()
+        await self._request("POST", self._base, json=[item["request"]])
 
     async def delete(self, key: str, *, etag: str | None = None) -> None:
         headers = {"If-Match": etag} if etag else None

