@@ -6,11 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sidecar.http_errors import error_body, install_error_handlers
 
-
-class MemoryLimitReached(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"a user may keep at most {limit} memories; delete some first")
-        self.limit = limit
+from memory.core.exceptions import MemoryLimitReached
 
 
 async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:

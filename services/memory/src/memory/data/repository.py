@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sidecar.state import StateOp, StateStore, retry_on_conflict
 
-from memory.core.errors import MemoryLimitReached
+from memory.core.exceptions import MemoryLimitReached
 from memory.models.memory import Memory
 
 

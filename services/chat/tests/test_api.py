@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import httpx
+from sidecar.testing import FakeDaprSidecar
+
+MEMORY_PAGE = {
+    "user_id": "alice",
+    "items": [
+        {
+            "id": "6f1c2a52-4f43-4ac4-9a51-0f3c8d1b2e10",
+            "user_id": "alice",
+            "kind": "semantic",
+            "content": "Alice likes tea",
+            "tags": ["drinks"],
+            "created_at": "2026-11-22T06:00:00Z",
+            "updated_at": "2026-11-22T06:00:00Z",
+        }
+    ],
+    "total": 1,
+}
+
+
+def memory_app(seen: list[httpx.Request]) -> object:
+    def invoke(app_id: str, request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        assert app_id == "memory"
+        if request.url.path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        if request.url.path == "/memories/alice":
+            return httpx.Response(200, json=MEMORY_PAGE)
+        return httpx.Response(404)
+
+    return invoke
+
+
+async def test_healthz(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_user_memories_come_from_memory_through_dapr_invocation(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    seen: list[httpx.Request] = []
+    fake_sidecar.invoke = memory_app(seen)  # type: ignore[assignment]
+    response = await client.get("/users/alice/memories", params={"limit": 5})
+    assert response.status_code == 200
+    assert response.json()["items"][0]["content"] == "Alice likes tea"
+    assert seen[0].headers["dapr-app-id"] == "memory"
+    assert seen[0].url.params["limit"] == "5"
+
+
+async def test_memory_down_is_503_with_retry_after(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    response = await client.get("/users/alice/memories")  # no invoke handler: daprd's 500
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+
+
+async def test_invalid_user_id_is_422(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/users/bad%20id/memories")).status_code == 422
+
+
+async def test_readyz_ready_and_memory_ok(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    fake_sidecar.invoke = memory_app([])  # type: ignore[assignment]
+    body = (await client.get("/readyz")).json()
+    assert body["status"] == "ready"
+    assert body["checks"] == {"sidecar": "ok", "state:chat-state": "ok", "memory": "ok"}
+
+
+async def test_readyz_still_ready_when_memory_is_down(client: httpx.AsyncClient) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["memory"] == "degraded"

@@ -1,0 +1,142 @@
+"""A fake of the daprd HTTP API for unit tests: state (first-write ETags, transactions) and
+service invocation, served through ``httpx.MockTransport``.
+
+It answers with the status codes and bodies real daprd uses (dapr-notes §1-§2), keeps ETags
+like state.sqlite (a new UUID per write), and has the switches tests need: fail the next call,
+and run a hook just before a write commits (to inject a concurrent writer). Integration tests
+use the real daprd instead.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+InvokeHandler = Callable[[str, httpx.Request], httpx.Response]
+
+_STATE = re.compile(r"^/v1\.0/state/(?P<store>[^/]+)(?:/(?P<rest>.+))?$")
+
+
+def _error(status: int, code: str, message: str) -> httpx.Response:
+    return httpx.Response(status, json={"errorCode": code, "message": message})
+
+
+@dataclass
+class FakeDaprSidecar:
+    stores: set[str]
+    data: dict[str, dict[str, tuple[Any, str]]] = field(default_factory=dict)
+    invoke: InvokeHandler | None = None
+    #: Answer the next request with this status (and a daprd-like error body), once.
+    fail_next_status: int | None = None
+    #: Called with (store, keys) right before a write commits; may change ``data``.
+    before_write: Callable[[str, list[str]], None] | None = None
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self.transport(), base_url="http://127.0.0.1:3500")
+
+    # -- direct access for assertions ------------------------------------------------------
+    def value(self, store: str, key: str) -> Any:
+        entry = self.data.get(store, {}).get(key)
+        return None if entry is None else entry[0]
+
+    def put(self, store: str, key: str, value: Any) -> str:
+        etag = uuid.uuid4().hex
+        self.data.setdefault(store, {})[key] = (value, etag)
+        return etag
+
+    # -- the fake API ------------------------------------------------------------------------
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        if self.fail_next_status is not None:
+            status, self.fail_next_status = self.fail_next_status, None
+            return _error(status, "ERR_FAKE_FAILURE", "injected failure")
+        app_id = request.headers.get("dapr-app-id")
+        if app_id is not None:
+            if self.invoke is None:
+                return _error(500, "ERR_DIRECT_INVOKE", f"failed to invoke, id: {app_id}")
+            return self.invoke(app_id, request)
+        path = request.url.path
+        if path in ("/v1.0/healthz", "/v1.0/healthz/outbound"):
+            return httpx.Response(204)
+        match = _STATE.match(path)
+        if match is None:
+            return _error(404, "ERR_DIRECT_INVOKE", "failed getting app id")
+        store, rest = match["store"], match["rest"]
+        if store not in self.stores:
+            return _error(400, "ERR_STATE_STORE_NOT_FOUND", f"state store {store} is not found")
+        table = self.data.setdefault(store, {})
+        if request.method == "GET" and rest:
+            return self._get(table, rest)
+        if request.method == "DELETE" and rest:
+            return self._delete(store, table, rest, request.headers.get("if-match"))
+        body = json.loads(request.content or b"null")
+        if request.method in ("POST", "PUT") and rest is None:
+            return self._write(store, table, [{"operation": "upsert", "request": i} for i in body])
+        if request.method in ("POST", "PUT") and rest == "bulk":
+            return self._bulk(table, body["keys"])
+        if request.method in ("POST", "PUT") and rest == "transaction":
+            response = self._write(store, table, body["operations"])
+            if response.status_code == 409:  # daprd reports a failed transaction as a 500
+                message = f"error while executing state transaction: {response.json()['message']}"
+                return _error(500, "ERR_STATE_TRANSACTION", message)
+            return response
+        return _error(405, "ERR_METHOD_NOT_ALLOWED", f"{request.method} {path}")
+
+    def _get(self, table: dict[str, tuple[Any, str]], key: str) -> httpx.Response:
+        if key not in table:
+            return httpx.Response(204)
+        value, etag = table[key]
+        return httpx.Response(200, json=value, headers={"ETag": etag})
+
+    def _bulk(self, table: dict[str, tuple[Any, str]], keys: list[str]) -> httpx.Response:
+        items: list[dict[str, Any]] = []
+        for key in keys:
+            if key in table:
+                items.append({"key": key, "data": table[key][0], "etag": table[key][1]})
+            else:
+                items.append({"key": key})
+        return httpx.Response(200, json=items)
+
+    def _delete(
+        self, store: str, table: dict[str, tuple[Any, str]], key: str, etag: str | None
+    ) -> httpx.Response:
+        if etag and (key not in table or table[key][1] != etag):
+            return _error(409, "ERR_STATE_DELETE", f"failed deleting state with key {key}: "
+                          "possible etag mismatch")  # fmt: skip
+        table.pop(key, None)
+        return httpx.Response(204)
+
+    def _write(
+        self, store: str, table: dict[str, tuple[Any, str]], operations: list[dict[str, Any]]
+    ) -> httpx.Response:
+        keys = [op["request"]["key"] for op in operations]
+        if self.before_write is not None:
+            self.before_write(store, keys)
+        for op in operations:
+            request = op["request"]
+            key, etag = request["key"], request.get("etag") or None
+            first_write = (request.get("options") or {}).get("concurrency") == "first-write"
+            current = table.get(key)
+            mismatch = (etag is not None and (current is None or current[1] != etag)) or (
+                etag is None and first_write and current is not None and op["operation"] == "upsert"
+            )
+            if mismatch:
+                return _error(409, "ERR_STATE_SAVE", f"failed saving state in state store {store}: "
+                              "possible etag mismatch")  # fmt: skip
+        for op in operations:
+            request = op["request"]
+            if op["operation"] == "delete":
+                table.pop(request["key"], None)
+            else:
+                table[request["key"]] = (request.get("value"), uuid.uuid4().hex)
+        return httpx.Response(204)
