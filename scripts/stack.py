@@ -214,7 +214,8 @@ def start_valkey(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess:
 
 
 def start_placement(port: int, *, log_dir: Path) -> ManagedProcess:
-    healthz_port, metrics_port = port + 100, port + 101
+    # Placement also listens for its raft peers (127.0.0.1:8201 by default): pin that too.
+    healthz_port, metrics_port, raft_port = port + 100, port + 101, port + 102
     process = start_process(
         "placement",
         [
@@ -225,6 +226,7 @@ def start_placement(port: int, *, log_dir: Path) -> ManagedProcess:
             "--healthz-port", str(healthz_port),
             "--metrics-listen-address", "127.0.0.1",
             "--metrics-port", str(metrics_port),
+            "--initial-cluster", f"dapr-placement-0=127.0.0.1:{raft_port}",
         ],
         log_dir=log_dir,
     )  # fmt: skip

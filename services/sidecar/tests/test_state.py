@@ -128,3 +128,29 @@ async def test_retry_on_conflict_gives_up_with_a_conflict() -> None:
     with pytest.raises(ConcurrencyConflict):
         await retry_on_conflict(always_collides, attempts=3, max_wait_seconds=0.001)
     assert calls == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        (409, "failed saving state in state store s: possible etag mismatch", ETagMismatch),
+        (500, "error while executing state transaction: possible etag mismatch", ETagMismatch),
+        (
+            500,
+            "error while executing state transaction: ERR user_script:14: failed to set key "
+            "memory||index:u script: d908b9, on @user_script:14.",
+            ETagMismatch,
+        ),
+        (500, "failed to set key memory||k: dial tcp 127.0.0.1:6379: connection refused", None),
+        (500, "fail to get k from state store s: database is locked", None),
+    ],
+)
+async def test_daprd_errors_are_classified_like_each_store_words_them(
+    status: int, message: str, expected: type[Exception] | None
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, json={"errorCode": "ERR_X", "message": message})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://x")
+    with pytest.raises(expected or StateStoreUnavailable):
+        await StateStore(client, STORE).transact([StateOp(key="k", value=1)])

@@ -14,3 +14,5 @@ def configure_logging(level: str, *, app_id: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # One line per outbound request is noise at INFO; failures surface through our own logs.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, root.level))

@@ -149,13 +149,25 @@ def _state_error(store_name: str, response: httpx.Response) -> Exception:
         message = str(body.get("message", "")) if isinstance(body, dict) else response.text
     except (json.JSONDecodeError, UnicodeDecodeError):
         message = response.text
-    # Save and delete report an ETag mismatch as 409; a transaction reports it as 500
-    # ERR_STATE_TRANSACTION with the store's own wording, which for every store we ship
-    # contains "etag mismatch" (checked against daprd in tests/integration).
-    if response.status_code == httpx.codes.CONFLICT or "etag mismatch" in message.lower():
+    if response.status_code == httpx.codes.CONFLICT or _is_etag_mismatch(message):
         return ETagMismatch(message)
     return StateStoreUnavailable(
         f"state store {store_name!r} answered {response.status_code}: {message[:300]}"
+    )
+
+
+def _is_etag_mismatch(message: str) -> bool:
+    """Whether a daprd error message reports a failed concurrency check.
+
+    Save and delete report an ETag mismatch as 409. A transaction reports every failure as 500
+    ERR_STATE_TRANSACTION with the store's own words: state.sqlite says "possible etag
+    mismatch"; state.redis's Lua script says "user_script:N: failed to set key <key>", which it
+    also says for a first-write insert of a key that exists (even outside transactions, where
+    daprd then answers 500, not 409). Both are checked against real daprd in tests/integration.
+    """
+    lowered = message.lower()
+    return "etag mismatch" in lowered or (
+        "user_script" in lowered and "failed to set key" in lowered
     )
 
 

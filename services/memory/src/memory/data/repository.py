@@ -30,15 +30,23 @@ class MemoryRepository:
         user_id, memory_id = memory.user_id, str(memory.id)
 
         async def attempt() -> Memory:
-            index = await self._store.get(index_key(user_id))
+            index, previous = await self._store.get_many(
+                [index_key(user_id), memory_key(user_id, memory_id)]
+            )
             ids: list[str] = list(index.value["ids"]) if index.value else []
             if memory_id in ids:
                 return memory
             if len(ids) >= self._max_per_user:
                 raise MemoryLimitReached(self._max_per_user)
+            # ``previous`` exists only if an earlier attempt failed on a store without rollback
+            # (state.redis writes the other operations of a failed transaction): overwrite it.
             await self._store.transact(
                 [
-                    StateOp(key=memory_key(user_id, memory_id), value=memory.model_dump(mode="json")),
+                    StateOp(
+                        key=memory_key(user_id, memory_id),
+                        value=memory.model_dump(mode="json"),
+                        etag=previous.etag,
+                    ),
                     StateOp(key=index_key(user_id), value={"ids": [memory_id, *ids]}, etag=index.etag),
                 ]
             )

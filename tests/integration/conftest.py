@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.stack import Stack, running_stack
+
+
+@pytest.fixture(scope="module", params=["embedded", "redis"])
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """The real stack, once per module and resource set (sqlite + valkey, then redis)."""
+    workdir: Path = tmp_path_factory.mktemp(f"stack-{request.param}")
+    with running_stack(request.param, workdir) as stack:
+        yield stack

@@ -1,0 +1,260 @@
+"""A real two-app Dapr stack for integration tests: the broker, placement, and for each app a
+real `daprd` and the app under uvicorn, on pinned 127.0.0.1 ports, logging to files.
+
+The resources are the project's own files (components/common + one resource set), copied with
+only their addresses changed: the broker port, the SQLite file paths, the name-resolution table.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from scripts.stack import (
+    COMPONENTS,
+    ROOT,
+    ManagedProcess,
+    ProcessSet,
+    http_ok,
+    port_open,
+    process_set,
+    runtime_bin,
+    start_placement,
+    start_process,
+    start_valkey,
+    wait_until,
+)
+
+
+@dataclass(frozen=True)
+class AppPorts:
+    app_id: str
+    module: str
+    app: int
+    http: int
+    grpc: int
+    internal: int
+    metrics: int
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """One block of pinned ports per resource set, below the ephemeral range."""
+
+    chat: AppPorts
+    memory: AppPorts
+    broker: int
+    placement: int
+
+    @classmethod
+    def block(cls, offset: int) -> StackPorts:
+        def app(app_id: str, i: int) -> AppPorts:
+            return AppPorts(
+                app_id=app_id,
+                module=f"{app_id}.main:create_app",
+                app=8100 + offset + i,
+                http=3600 + offset + i,
+                grpc=5600 + offset + i,
+                internal=5610 + offset + i,
+                metrics=9190 + offset + i,
+            )
+
+        return cls(
+            chat=app("chat", 0),
+            memory=app("memory", 1),
+            broker=6390 + offset // 100,
+            placement=5250 + offset // 10,
+        )
+
+
+PORTS = {"embedded": StackPorts.block(0), "redis": StackPorts.block(100)}
+
+
+@dataclass
+class Stack:
+    resource_set: str
+    ports: StackPorts
+    workdir: Path
+    processes: ProcessSet
+
+    def sidecar(self, app: AppPorts) -> str:
+        return f"http://127.0.0.1:{app.http}"
+
+    def app_url(self, app: AppPorts) -> str:
+        return f"http://127.0.0.1:{app.app}"
+
+    def process(self, name: str) -> ManagedProcess:
+        return next(p for p in self.processes.processes if p.name == name)
+
+
+def _rewrite_component(doc: dict[str, Any], *, broker_port: int, data_dir: Path) -> None:
+    for item in doc.get("spec", {}).get("metadata", []):
+        if item["name"] == "redisHost":
+            item["value"] = f"127.0.0.1:{broker_port}"
+        elif item["name"] == "connectionString":
+            item["value"] = str(data_dir / f"{doc['metadata']['name']}.db")
+
+
+def stage_resources(
+    resource_set: str, workdir: Path, *, broker_port: int
+) -> tuple[list[Path], Path]:
+    """Copy the project's resources for ``resource_set`` into ``workdir`` with test addresses."""
+    data_dir = workdir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    dirs = []
+    for name in ("common", resource_set):
+        target = workdir / "resources" / name
+        target.mkdir(parents=True)
+        for source in sorted((COMPONENTS / name).glob("*.yaml")):
+            docs = [d for d in yaml.safe_load_all(source.read_text()) if d]
+            for doc in docs:
+                if doc.get("kind") == "Component":
+                    _rewrite_component(doc, broker_port=broker_port, data_dir=data_dir)
+            (target / source.name).write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        dirs.append(target)
+    config = yaml.safe_load((COMPONENTS / "config.yaml").read_text())
+    config["spec"]["nameResolution"]["configuration"]["connectionString"] = str(
+        data_dir / "name-resolution.db"
+    )
+    config_path = workdir / "resources" / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return dirs, config_path
+
+
+def start_redis(port: int, *, log_dir: Path) -> ManagedProcess | None:
+    """A throwaway redis-server, or None when the machine has none."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None
+    process = start_process(
+        "redis",
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        log_dir=log_dir,
+    )
+    wait_until(lambda: port_open(port), what=f"redis-server on {port}", watch=[process])
+    return process
+
+
+def docker_engine_available() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    result = subprocess.run([docker, "info"], capture_output=True, check=False, timeout=20)
+    return result.returncode == 0
+
+
+@contextmanager
+def redis_from_testcontainers() -> Iterator[int]:
+    from testcontainers.redis import RedisContainer
+
+    with RedisContainer("redis:7-alpine") as container:
+        yield int(container.get_exposed_port(6379))
+
+
+def start_sidecar_and_app(
+    app: AppPorts,
+    *,
+    resources: list[Path],
+    config: Path,
+    placement_port: int,
+    log_dir: Path,
+    started: ProcessSet,
+    env: dict[str, str] | None = None,
+) -> None:
+    argv: list[str | os.PathLike[str]] = [
+        runtime_bin("daprd"),
+        "--app-id", app.app_id,
+        "--app-port", str(app.app),
+        "--app-protocol", "http",
+        "--dapr-http-port", str(app.http),
+        "--dapr-grpc-port", str(app.grpc),
+        "--dapr-internal-grpc-port", str(app.internal),
+        "--metrics-port", str(app.metrics),
+        "--dapr-listen-addresses", "127.0.0.1",
+        "--config", config,
+        "--placement-host-address", f"127.0.0.1:{placement_port}",
+        "--enable-app-health-check",
+        "--app-health-check-path", "/healthz",
+        "--app-health-probe-interval", "1",
+        "--log-level", "info",
+    ]  # fmt: skip
+    for path in resources:
+        argv += ["--resources-path", path]
+    daprd = started.add(start_process(f"{app.app_id}-daprd", argv, log_dir=log_dir, env=env))
+    app_env = {
+        "APP_ID": app.app_id,
+        "APP_PORT": str(app.app),
+        "DAPR_HTTP_PORT": str(app.http),
+        "DAPR_GRPC_PORT": str(app.grpc),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    uvicorn = started.add(
+        start_process(
+            f"{app.app_id}-app",
+            [
+                ROOT / ".venv" / "bin" / "uvicorn", app.module, "--factory",
+                "--host", "127.0.0.1", "--port", str(app.app), "--no-access-log",
+            ],
+            log_dir=log_dir,
+            env=app_env,
+            cwd=ROOT,
+        )
+    )  # fmt: skip
+    wait_until(
+        lambda: (
+            http_ok(f"http://127.0.0.1:{app.http}/v1.0/healthz")
+            and http_ok(f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id})
+        ),
+        what=f"{app.app_id} and its sidecar",
+        timeout=90,
+        watch=[daprd, uvicorn],
+    )
+
+
+@contextmanager
+def running_stack(
+    resource_set: str, workdir: Path, *, env: dict[str, str] | None = None
+) -> Iterator[Stack]:
+    """Start the whole stack for ``resource_set``; stop every process on exit, whatever happens."""
+    if not runtime_bin("daprd").exists():
+        pytest.fail("daprd is not installed: run `make dapr` (scripts/install-dapr.sh)")
+    ports = PORTS[resource_set]
+    log_dir = workdir / "logs"
+    with ExitStack() as containers, process_set() as started:
+        broker_port = ports.broker
+        if resource_set == "embedded":
+            started.add(start_valkey(broker_port, data_dir=workdir / "valkey", log_dir=log_dir))
+        else:
+            redis = start_redis(broker_port, log_dir=log_dir)
+            if redis is not None:
+                started.add(redis)
+            elif docker_engine_available():
+                broker_port = containers.enter_context(redis_from_testcontainers())
+            else:
+                reason = "the redis resource set needs redis-server or a Docker engine"
+                if os.environ.get("CI"):
+                    pytest.fail(f"{reason}; .ci/run installs redis-server")
+                pytest.skip(reason)
+        resources, config = stage_resources(resource_set, workdir, broker_port=broker_port)
+        started.add(start_placement(ports.placement, log_dir=log_dir))
+        for app in (ports.memory, ports.chat):
+            start_sidecar_and_app(
+                app,
+                resources=resources,
+                config=config,
+                placement_port=ports.placement,
+                log_dir=log_dir,
+                started=started,
+                env=env,
+            )
+        yield Stack(resource_set=resource_set, ports=ports, workdir=workdir, processes=started)
