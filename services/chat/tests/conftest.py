@@ -4,9 +4,10 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from fastapi import FastAPI
+
 from chat.core.settings import ChatSettings
 from chat.main import create_app
-from fastapi import FastAPI
 from sidecar.connection import Sidecar
 from sidecar.testing import FakeDaprSidecar
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import httpx
+
 from sidecar.testing import FakeDaprSidecar
 
 MEMORY_PAGE = {

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from memory.core.settings import MemorySettings
 from memory.main import create_app
 from sidecar.connection import Sidecar

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from memory.core.settings import MemorySettings
 from memory.main import create_app
 from sidecar.connection import Sidecar

@@ -3,6 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from fastapi import FastAPI
+
 from sidecar.security import AppTokenGuard, dapr_callback_paths, every_path_but_health
 
 

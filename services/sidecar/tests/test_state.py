@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+
 from sidecar.errors import ConcurrencyConflict, ETagMismatch, StateStoreUnavailable
 from sidecar.state import StateOp, StateStore, retry_on_conflict
 from sidecar.testing import FakeDaprSidecar

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sidecar.app import create_service_app
-from sidecar.security import dapr_callback_paths
 
 from chat.api.routes import router
 from chat.core import errors
 from chat.core.settings import ChatSettings
+from sidecar.app import create_service_app
+from sidecar.security import dapr_callback_paths
 
 
 def create_app(settings: ChatSettings | None = None) -> FastAPI:

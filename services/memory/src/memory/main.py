@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from sidecar.app import create_service_app
-from sidecar.security import every_path_but_health
 
 from memory.api.routes import router
 from memory.core import errors
 from memory.core.settings import MemorySettings
+from sidecar.app import create_service_app
+from sidecar.security import every_path_but_health
 
 
 def create_app(settings: MemorySettings | None = None) -> FastAPI:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sidecar.connection import Sidecar
-from sidecar.state import StateStore
 
 from chat.core.settings import ChatSettings
 from chat.models.memory import USER_ID_PATTERN
 from chat.services.memories import MemoryAccess, memory_access
+from sidecar.connection import Sidecar
+from sidecar.state import StateStore
 
 
 def get_settings(request: Request) -> ChatSettings:

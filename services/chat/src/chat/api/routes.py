@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
-from sidecar.errors import InvocationFailed
-from sidecar.health import Readiness, check_sidecar, check_state_store
 
 from chat.api.deps import MemoryAccessDep, SidecarDep, StateStoreDep, UserIdPath
 from chat.models.memory import MemoryList
+from sidecar.errors import InvocationFailed
+from sidecar.health import Readiness, check_sidecar, check_state_store
 
 router = APIRouter()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+
 from sidecar.http_errors import install_error_handlers
 
 

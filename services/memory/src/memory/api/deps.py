@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sidecar.connection import Sidecar
-from sidecar.state import StateStore
 
 from memory.core.settings import MemorySettings
 from memory.models.memory import USER_ID_PATTERN
 from memory.services.memories import MemoryService
+from sidecar.connection import Sidecar
+from sidecar.state import StateStore
 
 
 def get_settings(request: Request) -> MemorySettings:

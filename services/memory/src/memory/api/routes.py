@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
-from sidecar.health import Readiness, check_sidecar, check_state_store
 
 from memory.api.deps import MemoryServiceDep, SidecarDep, StateStoreDep, UserIdPath
 from memory.models.memory import Memory, MemoryCreate, MemoryPage
+from sidecar.health import Readiness, check_sidecar, check_state_store
 
 router = APIRouter()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sidecar.http_errors import error_body, install_error_handlers
 
 from memory.core.exceptions import MemoryLimitReached
+from sidecar.http_errors import error_body, install_error_handlers
 
 
 async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:

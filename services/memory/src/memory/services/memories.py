@@ -5,10 +5,9 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sidecar.state import StateStore
-
 from memory.data.repository import MemoryRepository
 from memory.models.memory import Memory, MemoryCreate, MemoryPage
+from sidecar.state import StateStore
 
 
 class MemoryService:
