@@ -63,6 +63,10 @@ test-e2e: sync dapr ## the whole system through `dapr run -f dapr.yaml`
 .PHONY: test
 test: lint typecheck test-unit test-integration test-e2e ## everything CI runs
 
+.PHONY: bench
+bench: sync ## benchmarks (medians and ratios against a baseline measured in the same run)
+	PYTHONPATH=. $(UV) run --no-sync python bench/broker_startup.py
+
 .PHONY: clean
 clean: ## remove local data, logs and caches (not the Dapr install)
 	rm -rf data .run services/*/.dapr .pytest_cache .mypy_cache .ruff_cache dapr.*.generated.yaml
