@@ -8,8 +8,7 @@ from fastapi import FastAPI
 
 from chat.core.settings import ChatSettings
 from chat.main import create_app
-from sidecar.connection import Sidecar
-from sidecar.testing import FakeDaprSidecar
+from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 
 @pytest.fixture
@@ -19,14 +18,12 @@ def fake_sidecar() -> FakeDaprSidecar:
 
 @pytest.fixture
 def app(fake_sidecar: FakeDaprSidecar) -> FastAPI:
-    settings = ChatSettings()
-    app = create_app(settings)
-    app.state.sidecar = Sidecar(settings=settings, http=fake_sidecar.client(), dapr=None)
+    app = create_app(ChatSettings())
+    attach_fake_sidecar(app, fake_sidecar)
     return app
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://chat") as client:
+    async with asgi_client(app, "http://chat") as client:
         yield client

@@ -8,8 +8,7 @@ from fastapi import FastAPI
 
 from memory.core.settings import MemorySettings
 from memory.main import create_app
-from sidecar.connection import Sidecar
-from sidecar.testing import FakeDaprSidecar
+from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 
 @pytest.fixture
@@ -18,19 +17,13 @@ def fake_sidecar() -> FakeDaprSidecar:
 
 
 @pytest.fixture
-def settings() -> MemorySettings:
-    return MemorySettings(max_memories_per_user=5)
-
-
-@pytest.fixture
-def app(settings: MemorySettings, fake_sidecar: FakeDaprSidecar) -> FastAPI:
-    app = create_app(settings)
-    app.state.sidecar = Sidecar(settings=settings, http=fake_sidecar.client(), dapr=None)
+def app(fake_sidecar: FakeDaprSidecar) -> FastAPI:
+    app = create_app(MemorySettings(max_memories_per_user=5))
+    attach_fake_sidecar(app, fake_sidecar)
     return app
 
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://memory") as client:
+    async with asgi_client(app, "http://memory") as client:
         yield client

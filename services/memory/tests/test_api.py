@@ -5,8 +5,7 @@ import pytest
 
 from memory.core.settings import MemorySettings
 from memory.main import create_app
-from sidecar.connection import Sidecar
-from sidecar.testing import FakeDaprSidecar
+from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 STORE = "memory-state"
 
@@ -100,12 +99,9 @@ async def test_readyz_is_503_when_the_store_fails(
 
 
 async def test_app_token_is_required_when_configured() -> None:
-    settings = MemorySettings(app_api_token="app-token-for-tests")
-    app = create_app(settings)
-    fake = FakeDaprSidecar(stores={STORE})
-    app.state.sidecar = Sidecar(settings=settings, http=fake.client(), dapr=None)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://memory") as client:
+    app = create_app(MemorySettings(app_api_token="app-token-for-tests"))
+    attach_fake_sidecar(app, FakeDaprSidecar(stores={STORE}))
+    async with asgi_client(app) as client:
         assert (await client.get("/memories/alice")).status_code == 401
         authorized = {"dapr-api-token": "app-token-for-tests"}
         assert (await client.get("/memories/alice", headers=authorized)).status_code == 200

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 import httpx
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from sidecar.connection import instance_id
+from sidecar.deps import SidecarDep, StateStoreDep
 from sidecar.errors import SidecarError
 from sidecar.state import StateStore
 
@@ -77,3 +81,29 @@ async def check_state_store(store: StateStore, readiness: Readiness) -> None:
         readiness.record(name, "failed", str(exc)[:300])
         return
     readiness.record(name, "ok", f"round trip {1000 * (time.perf_counter() - started):.1f} ms")
+
+
+ExtraCheck = Callable[[Request, Readiness], Awaitable[None]]
+
+
+def health_router(*extra_checks: ExtraCheck) -> APIRouter:
+    """``/healthz`` (liveness, no dependencies) and ``/readyz`` (the sidecar answers and the
+    app's state store completes a round trip, plus any ``extra_checks``)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process serves requests."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz(request: Request, sidecar: SidecarDep, store: StateStoreDep) -> JSONResponse:
+        """Readiness: 200 when every required check passed, else 503; the body says which."""
+        readiness = Readiness()
+        await check_sidecar(sidecar.http, readiness)
+        await check_state_store(store, readiness)
+        for check in extra_checks:
+            await check(request, readiness)
+        return JSONResponse(readiness.as_dict(), status_code=200 if readiness.ready else 503)
+
+    return router

@@ -19,6 +19,9 @@ class SidecarSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
     app_id: str = Field(default="app", min_length=1, max_length=64)
+    # The app's own state store and the shared broker (component names, see components/).
+    state_store: str = Field(default="statestore", min_length=1)
+    pubsub_name: str = Field(default="pubsub", min_length=1)
     dapr_runtime_host: str = "127.0.0.1"
     dapr_http_port: int = Field(default=3500, ge=1, le=65535)
     dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)

@@ -12,11 +12,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
+
+from sidecar.connection import Sidecar
 
 InvokeHandler = Callable[[str, httpx.Request], httpx.Response]
 
@@ -140,3 +144,18 @@ class FakeDaprSidecar:
             else:
                 table[request["key"]] = (request.get("value"), uuid.uuid4().hex)
         return httpx.Response(204)
+
+
+def attach_fake_sidecar(app: FastAPI, fake: FakeDaprSidecar) -> None:
+    """Stand in for the lifespan: give ``app`` a Sidecar whose HTTP client is ``fake``."""
+    app.state.sidecar = Sidecar(settings=app.state.settings, http=fake.client(), dapr=None)
+
+
+@asynccontextmanager
+async def asgi_client(
+    app: FastAPI, base_url: str = "http://app"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An async client that calls ``app`` in process (no lifespan, no network)."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
+        yield client

@@ -4,38 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request
 
-from chat.api.deps import MemoryAccessDep, SidecarDep, StateStoreDep, UserIdPath
+from chat.api.deps import MemoryAccessDep, UserIdPath, get_memory_access, get_settings
 from chat.models.memory import MemoryList
 from sidecar.errors import InvocationFailed
-from sidecar.health import Readiness, check_sidecar, check_state_store
-
-router = APIRouter()
+from sidecar.health import Readiness, health_router
 
 
-@router.get("/healthz", tags=["health"])
-async def healthz() -> dict[str, str]:
-    """Liveness: the process serves requests."""
-    return {"status": "ok"}
-
-
-@router.get("/readyz", tags=["health"])
-async def readyz(
-    *, sidecar: SidecarDep, store: StateStoreDep, memory: MemoryAccessDep
-) -> JSONResponse:
-    """Readiness: the sidecar answers and the state store completes a round trip. The memory
-    service is reported but not required: without it chat still answers, degraded."""
-    readiness = Readiness()
-    await check_sidecar(sidecar.http, readiness)
-    await check_state_store(store, readiness)
+async def memory_reachable(request: Request, readiness: Readiness) -> None:
+    """Memory is reported but not required: without it chat still answers, degraded."""
+    memory = get_memory_access(request.app.state.sidecar, get_settings(request))
     try:
         await memory.reachable()
         readiness.record("memory", "ok", required=False)
     except InvocationFailed as exc:
         readiness.record("memory", "degraded", str(exc)[:300], required=False)
-    return JSONResponse(readiness.as_dict(), status_code=200 if readiness.ready else 503)
+
+
+router = APIRouter()
+router.include_router(health_router(memory_reachable))
 
 
 @router.get("/users/{user_id}/memories", tags=["memories"])

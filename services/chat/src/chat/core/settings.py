@@ -9,8 +9,7 @@ from sidecar.settings import SidecarSettings
 
 class ChatSettings(SidecarSettings):
     app_id: str = "chat"
-    state_store: str = Field(default="chat-state", min_length=1)
-    pubsub_name: str = Field(default="pubsub", min_length=1)
+    state_store: str = "chat-state"
     memory_app_id: str = Field(default="memory", min_length=1)
     # Budget for one call to the memory service through Dapr; past it the reply is degraded.
     memory_timeout_seconds: float = Field(default=2.0, gt=0, le=30)

@@ -9,8 +9,7 @@ from fastapi import Depends, Path, Request
 from memory.core.settings import MemorySettings
 from memory.models.memory import USER_ID_PATTERN
 from memory.services.memories import MemoryService
-from sidecar.connection import Sidecar
-from sidecar.state import StateStore
+from sidecar.deps import StateStoreDep
 
 
 def get_settings(request: Request) -> MemorySettings:
@@ -18,20 +17,7 @@ def get_settings(request: Request) -> MemorySettings:
     return settings
 
 
-def get_sidecar(request: Request) -> Sidecar:
-    sidecar: Sidecar = request.app.state.sidecar
-    return sidecar
-
-
 SettingsDep = Annotated[MemorySettings, Depends(get_settings)]
-SidecarDep = Annotated[Sidecar, Depends(get_sidecar)]
-
-
-def get_state_store(sidecar: SidecarDep, settings: SettingsDep) -> StateStore:
-    return StateStore(sidecar.http, settings.state_store)
-
-
-StateStoreDep = Annotated[StateStore, Depends(get_state_store)]
 
 
 def get_memory_service(store: StateStoreDep, settings: SettingsDep) -> MemoryService:

@@ -5,28 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from fastapi.responses import JSONResponse
 
-from memory.api.deps import MemoryServiceDep, SidecarDep, StateStoreDep, UserIdPath
+from memory.api.deps import MemoryServiceDep, UserIdPath
 from memory.models.memory import Memory, MemoryCreate, MemoryPage
-from sidecar.health import Readiness, check_sidecar, check_state_store
+from sidecar.health import health_router
 
 router = APIRouter()
-
-
-@router.get("/healthz", tags=["health"])
-async def healthz() -> dict[str, str]:
-    """Liveness: the process serves requests."""
-    return {"status": "ok"}
-
-
-@router.get("/readyz", tags=["health"])
-async def readyz(*, sidecar: SidecarDep, store: StateStoreDep) -> JSONResponse:
-    """Readiness: the sidecar answers and the state store completes a round trip."""
-    readiness = Readiness()
-    await check_sidecar(sidecar.http, readiness)
-    await check_state_store(store, readiness)
-    return JSONResponse(readiness.as_dict(), status_code=200 if readiness.ready else 503)
+router.include_router(health_router())
 
 
 @router.get("/memories/{user_id}", tags=["memories"])
