@@ -1,0 +1,121 @@
+"""all-MiniLM-L6-v2 as a small numpy BERT encoder (no torch).
+
+``tokenizers`` does the WordPiece tokenization; the encoder runs the six transformer layers over
+the safetensors weights, mean-pools the last hidden state over real tokens and L2-normalises:
+what sentence-transformers computes for this model (checked against the similarities its
+documentation prints, tests/test_embedding.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from safetensors.numpy import load_file
+from tokenizers import Tokenizer
+
+MODEL_NAME = "all-MiniLM-L6-v2"
+MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 as a numpy BERT encoder over the weights in ``model_dir``."""
+
+    model_name = MODEL_NAME
+    dimension = 384
+
+    def __init__(self, model_dir: Path) -> None:
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (batch longest)
+        w = load_file(str(model_dir / "model.safetensors"))
+        self._word = w["embeddings.word_embeddings.weight"]
+        self._position = w["embeddings.position_embeddings.weight"]
+        self._token_type = w["embeddings.token_type_embeddings.weight"]
+        self._embed_norm = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self._layers: list[dict[str, Any]] = []
+        for i in range(6):
+            p = f"encoder.layer.{i}."
+            self._layers.append(
+                {
+                    # Query, key and value as one (384, 1152) matrix: one matmul instead of three.
+                    "qkv_w": np.concatenate(
+                        [w[p + f"attention.self.{n}.weight"].T for n in ("query", "key", "value")],
+                        axis=1,
+                    ),
+                    "qkv_b": np.concatenate(
+                        [w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")]
+                    ),
+                    "out_w": w[p + "attention.output.dense.weight"].T,
+                    "out_b": w[p + "attention.output.dense.bias"],
+                    "norm1": (
+                        w[p + "attention.output.LayerNorm.weight"],
+                        w[p + "attention.output.LayerNorm.bias"],
+                    ),
+                    "up_w": w[p + "intermediate.dense.weight"].T,
+                    "up_b": w[p + "intermediate.dense.bias"],
+                    "down_w": w[p + "output.dense.weight"].T,
+                    "down_b": w[p + "output.dense.bias"],
+                    "norm2": (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                }
+            )
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        n, length = ids.shape
+        x = self._word[ids] + self._position[:length][None, :, :] + self._token_type[types]
+        x = _layer_norm(x, *self._embed_norm)
+        # Padding positions get -inf-like scores so no token attends to them.
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+        heads, head_dim = 12, self.dimension // 12
+        for layer in self._layers:
+            qkv = x @ layer["qkv_w"] + layer["qkv_b"]
+            q, k, v = (
+                qkv[..., i * self.dimension : (i + 1) * self.dimension]
+                .reshape(n, length, heads, head_dim)
+                .transpose(0, 2, 1, 3)
+                for i in range(3)
+            )
+            scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim) + bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            weights = np.exp(scores)
+            weights /= weights.sum(axis=-1, keepdims=True)
+            context = (weights @ v).transpose(0, 2, 1, 3).reshape(n, length, self.dimension)
+            x = _layer_norm(x + context @ layer["out_w"] + layer["out_b"], *layer["norm1"])
+            hidden = _gelu(x @ layer["up_w"] + layer["up_b"])
+            x = _layer_norm(x + hidden @ layer["down_w"] + layer["down_b"], *layer["norm2"])
+        pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(
+            mask.sum(axis=1, keepdims=True), 1e-9
+        )
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        result: NDArray[np.float32] = (pooled / np.maximum(norms, 1e-12)).astype(np.float32)
+        return result
+
+
+def _layer_norm(x: Any, weight: Any, bias: Any, eps: float = 1e-12) -> Any:
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * weight + bias
+
+
+def _gelu(x: Any) -> Any:
+    """BERT's exact GELU, 0.5·x·(1 + erf(x/√2)), with erf by Abramowitz and Stegun 7.1.26
+    (absolute error below 1.5e-7)."""
+    z = x / math.sqrt(2.0)
+    sign = np.sign(z)
+    a = np.abs(z)
+    t = 1.0 / (1.0 + 0.3275911 * a)
+    poly = t * (
+        0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429)))
+    )
+    erf = sign * (1.0 - poly * np.exp(-a * a))
+    return 0.5 * x * (1.0 + erf)
