@@ -2,18 +2,30 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from typing import Literal
 
-from memory.api.routes import router
+from fastapi import APIRouter, FastAPI
+
+from memory.api import events, routes
 from memory.core import errors
 from memory.core.settings import MemorySettings
+from memory.services.embedding import TextEmbedder
+from memory.services.memories import MemoryRuntime
 from sidecar.app import create_service_app
 from sidecar.security import every_path_but_health
 
 
-def create_app(settings: MemorySettings | None = None) -> FastAPI:
-    return create_service_app(
-        settings=settings or MemorySettings(),
+def create_app(
+    settings: MemorySettings | None = None,
+    *,
+    embedder: TextEmbedder | Literal["default"] | None = "default",
+) -> FastAPI:
+    settings = settings or MemorySettings()
+    router = APIRouter()
+    router.include_router(routes.router)
+    router.include_router(events.router)
+    app = create_service_app(
+        settings=settings,
         title="memory",
         summary="Per-user memories in the Dapr state store, reached through service invocation.",
         router=router,
@@ -21,3 +33,5 @@ def create_app(settings: MemorySettings | None = None) -> FastAPI:
         guarded=every_path_but_health,
         install_errors=errors.install,
     )
+    app.state.memory_runtime = MemoryRuntime.create(settings, embedder=embedder)
+    return app

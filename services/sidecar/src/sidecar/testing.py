@@ -41,6 +41,10 @@ class FakeDaprSidecar:
     #: Called with (store, keys) right before a write commits; may change ``data``.
     before_write: Callable[[str, list[str]], None] | None = None
     requests: list[httpx.Request] = field(default_factory=list)
+    #: store name -> topic, for stores with Dapr's transactional outbox configured.
+    outbox: dict[str, str] = field(default_factory=dict)
+    #: What the outbox published, in order: {"topic", "type", "subject", "data"}.
+    published: list[dict[str, Any]] = field(default_factory=list)
 
     def transport(self) -> httpx.MockTransport:
         return httpx.MockTransport(self.handle)
@@ -89,12 +93,42 @@ class FakeDaprSidecar:
         if request.method in ("POST", "PUT") and rest == "bulk":
             return self._bulk(table, body["keys"])
         if request.method in ("POST", "PUT") and rest == "transaction":
-            response = self._write(store, table, body["operations"])
+            operations, events = self._outbox(store, body["operations"])
+            response = self._write(store, table, operations)
             if response.status_code == 409:  # daprd reports a failed transaction as a 500
                 message = f"error while executing state transaction: {response.json()['message']}"
                 return _error(500, "ERR_STATE_TRANSACTION", message)
+            self.published.extend(events)
             return response
         return _error(405, "ERR_METHOD_NOT_ALLOWED", f"{request.method} {path}")
+
+    def _outbox(
+        self, store: str, operations: list[dict[str, Any]]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Like daprd's outbox: projection operations are taken out (their value is published
+        instead of the saved one) and every other upsert yields one event."""
+        topic = self.outbox.get(store)
+        if topic is None:
+            return operations, []
+        projections: dict[str, Any] = {}
+        kept = []
+        for op in operations:
+            metadata = op["request"].get("metadata") or {}
+            if op["operation"] == "upsert" and metadata.get("outbox.projection") == "true":
+                projections[op["request"]["key"]] = op["request"].get("value")
+            else:
+                kept.append(op)
+        events = [
+            {
+                "topic": topic,
+                "type": (op["request"].get("metadata") or {}).get("type", "com.dapr.event.sent"),
+                "subject": (op["request"].get("metadata") or {}).get("subject"),
+                "data": projections.get(op["request"]["key"], op["request"].get("value")),
+            }
+            for op in kept
+            if op["operation"] == "upsert"
+        ]
+        return kept, events
 
     def _get(self, table: dict[str, tuple[Any, str]], key: str) -> httpx.Response:
         if key not in table:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Path, Request
 
 from memory.core.settings import MemorySettings
 from memory.models.memory import USER_ID_PATTERN
-from memory.services.memories import MemoryService
+from memory.services.memories import MemoryRuntime, MemoryService
 from sidecar.deps import StateStoreDep
 
 
@@ -17,12 +18,21 @@ def get_settings(request: Request) -> MemorySettings:
     return settings
 
 
+def get_runtime(request: Request) -> MemoryRuntime:
+    runtime: MemoryRuntime = request.app.state.memory_runtime
+    return runtime
+
+
 SettingsDep = Annotated[MemorySettings, Depends(get_settings)]
+RuntimeDep = Annotated[MemoryRuntime, Depends(get_runtime)]
 
 
-def get_memory_service(store: StateStoreDep, settings: SettingsDep) -> MemoryService:
-    return MemoryService(store=store, max_per_user=settings.max_memories_per_user)
+def get_memory_service(
+    store: StateStoreDep, settings: SettingsDep, runtime: RuntimeDep
+) -> MemoryService:
+    return MemoryService(store=store, settings=settings, runtime=runtime)
 
 
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id.")]
+MemoryIdPath = Annotated[UUID, Path(description="The memory's id (a UUID).")]

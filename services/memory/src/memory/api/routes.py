@@ -2,32 +2,113 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 
-from memory.api.deps import MemoryServiceDep, UserIdPath
-from memory.models.memory import Memory, MemoryCreate, MemoryPage
-from sidecar.health import health_router
+from memory.api.deps import MemoryIdPath, MemoryServiceDep, UserIdPath, get_runtime
+from memory.models.memory import (
+    ForgetResult,
+    Memory,
+    MemoryCreate,
+    MemoryKind,
+    MemoryPage,
+    MemoryUpdate,
+    SearchResults,
+)
+from sidecar.health import Readiness, health_router
 
-router = APIRouter()
-router.include_router(health_router())
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No such memory for this user (another user's id included)."}
+}
 
 
-@router.get("/memories/{user_id}", tags=["memories"])
+async def embeddings_available(request: Request, readiness: Readiness) -> None:
+    """Semantic search is optional: without the embedding model, search is keyword-only."""
+    embedder = get_runtime(request).embedder
+    if embedder is None:
+        detail = "memory[embeddings] not installed: search is keyword-only"
+        readiness.record("embeddings", "degraded", detail, required=False)
+    else:
+        readiness.record("embeddings", "ok", embedder.model_name, required=False)
+
+
+router = APIRouter(tags=["memories"])
+router.include_router(health_router(embeddings_available))
+
+
+def _not_found(memory_id: object) -> HTTPException:
+    return HTTPException(status_code=404, detail=f"memory {memory_id} not found")
+
+
+@router.get("/memories/{user_id}")
 async def list_memories(
     *,
     user_id: UserIdPath,
     service: MemoryServiceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    kind: MemoryKind | None = None,
+    tag: Annotated[list[str], Query(max_length=16)] = [],  # noqa: B006 (FastAPI copies it)
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> MemoryPage:
-    """The user's memories, newest first. An unknown user has an empty list."""
-    return await service.list(user_id=user_id, limit=limit)
+    """The user's memories, newest first; ``kind`` and every ``tag`` given must match. Pages
+    continue with ``next_cursor``. An unknown user has an empty list."""
+    return await service.list_page(user_id=user_id, limit=limit, kind=kind, tags=tag, cursor=cursor)
 
 
-@router.post("/memories/{user_id}", status_code=status.HTTP_201_CREATED, tags=["memories"])
+@router.post("/memories/{user_id}", status_code=status.HTTP_201_CREATED)
 async def create_memory(
     *, user_id: UserIdPath, body: MemoryCreate, service: MemoryServiceDep
 ) -> Memory:
-    """Store a new memory for the user."""
+    """Store a new memory for the user (announced as ``memory.created``)."""
     return await service.create(user_id=user_id, data=body)
+
+
+@router.get("/memories/{user_id}/search")
+async def search_memories(
+    *,
+    user_id: UserIdPath,
+    service: MemoryServiceDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, pattern=r"\S")],
+    k: Annotated[int, Query(ge=1, le=50)] = 5,
+) -> SearchResults:
+    """The memories most relevant to ``q``, best first, with their scores."""
+    return await service.search(user_id=user_id, query=q, k=k)
+
+
+@router.delete("/memories/{user_id}")
+async def forget_user(*, user_id: UserIdPath, service: MemoryServiceDep) -> ForgetResult:
+    """Delete every memory of the user (announced as ``user.forgotten``)."""
+    return await service.forget(user_id=user_id)
+
+
+@router.get("/memories/{user_id}/{memory_id}", responses=NOT_FOUND)
+async def get_memory(
+    *, user_id: UserIdPath, memory_id: MemoryIdPath, service: MemoryServiceDep
+) -> Memory:
+    memory = await service.get(user_id=user_id, memory_id=memory_id)
+    if memory is None:
+        raise _not_found(memory_id)
+    return memory
+
+
+@router.patch("/memories/{user_id}/{memory_id}", responses=NOT_FOUND)
+async def update_memory(
+    *, user_id: UserIdPath, memory_id: MemoryIdPath, body: MemoryUpdate, service: MemoryServiceDep
+) -> Memory:
+    """Change kind, content or tags (announced as ``memory.updated``)."""
+    memory = await service.update(user_id=user_id, memory_id=memory_id, data=body)
+    if memory is None:
+        raise _not_found(memory_id)
+    return memory
+
+
+@router.delete(
+    "/memories/{user_id}/{memory_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
+)
+async def delete_memory(
+    *, user_id: UserIdPath, memory_id: MemoryIdPath, service: MemoryServiceDep
+) -> None:
+    """Delete one memory (announced as ``memory.deleted``)."""
+    if not await service.delete(user_id=user_id, memory_id=memory_id):
+        raise _not_found(memory_id)

@@ -1,18 +1,25 @@
-"""Domain errors of the memory service and their HTTP mapping."""
+"""HTTP mapping of the memory service's errors."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from memory.core.exceptions import MemoryLimitReached
+from memory.core.exceptions import InvalidCursor, MemoryLimitReached
 from sidecar.http_errors import error_body, install_error_handlers
 
 
 async def _limit_reached(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(error_body("limit_reached", str(exc)), status_code=409)
+    return JSONResponse(error_body("memory_limit_reached", str(exc)), status_code=409)
+
+
+async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    # The same shape as FastAPI's validation errors, naming the field.
+    detail = [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=422)
 
 
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
     app.add_exception_handler(MemoryLimitReached, _limit_reached)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)

@@ -6,5 +6,11 @@ from __future__ import annotations
 
 class MemoryLimitReached(Exception):
     def __init__(self, limit: int) -> None:
-        super().__init__(f"a user may keep at most {limit} memories; delete some first")
+        super().__init__(
+            f"this user already has the maximum of {limit} memories; delete some before adding more"
+        )
         self.limit = limit
+
+
+class InvalidCursor(ValueError):
+    """A pagination cursor that this API did not hand out."""

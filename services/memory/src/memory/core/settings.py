@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from sidecar.settings import SidecarSettings
 
@@ -11,4 +11,18 @@ class MemorySettings(SidecarSettings):
     app_id: str = "memory"
     state_store: str = "memory-state"
     memory_events_topic: str = Field(default="memory-events", min_length=1)
+    conversation_turns_topic: str = Field(default="conversation-turns", min_length=1)
     max_memories_per_user: int = Field(default=10_000, ge=1, le=1_000_000)
+    # memory-state has Dapr's transactional outbox configured (components/*/state.yaml): every
+    # committed write publishes its event. Turn off only with a store configured without it.
+    outbox_enabled: bool = True
+    # How long a deleted memory's tombstone stays (it blocks a redelivered turn from recreating it).
+    tombstone_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    # Users whose memories and vectors search keeps in process (validated by the index version).
+    search_cache_users: int = Field(default=64, ge=0, le=10_000)
+    # Weight of semantic similarity in the blended search score (the rest is keyword overlap).
+    search_semantic_weight: float = Field(default=0.75, ge=0, le=1)
+    # Semantic facts from turns: rules with the offline model; an LLM extractor when set.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    extraction_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)

@@ -1,19 +1,34 @@
-"""Memory schemas: one family per entity (base, create, public), every string bounded."""
+"""Memory schemas: one family per entity (base, create, update, public, stored), every string
+bounded, ids constrained by pattern."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
+REF_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+MAX_CONTENT = 4000
+MAX_TAGS = 16
 
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
-Content = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+RefId = Annotated[str, StringConstraints(pattern=REF_ID_PATTERN)]
+Content = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
+]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 
 
 class MemoryKind(StrEnum):
@@ -22,30 +37,126 @@ class MemoryKind(StrEnum):
     semantic = "semantic"  # facts about the user
 
 
-class MemoryBase(BaseModel):
+class SourceType(StrEnum):
+    api = "api"
+    conversation = "conversation"
+
+
+class MemorySource(BaseModel):
+    """Where a memory came from: the API, or a conversation turn (with its session and turn)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: SourceType = SourceType.api
+    session_id: RefId | None = None
+    turn_id: RefId | None = None
+
+    @model_validator(mode="after")
+    def _conversation_needs_ids(self) -> MemorySource:
+        if self.type is SourceType.conversation and not (self.session_id and self.turn_id):
+            raise ValueError("a conversation source needs session_id and turn_id")
+        return self
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+class MemoryCreate(BaseModel):
+    """What a client sends to create a memory."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: MemoryKind
     content: Content
-    tags: list[Tag] = Field(default_factory=list, max_length=16)
+    tags: Tags = Field(default_factory=list)
+    source: MemorySource = Field(default_factory=MemorySource)
+
+    _dedupe_tags = field_validator("tags")(_unique)
 
 
-class MemoryCreate(MemoryBase):
-    """What a client sends to create a memory."""
+class MemoryUpdate(BaseModel):
+    """A partial update: only the fields given change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: MemoryKind | None = None
+    content: Content | None = None
+    tags: Tags | None = None
+
+    @field_validator("tags")
+    @classmethod
+    def _dedupe(cls, tags: list[str] | None) -> list[str] | None:
+        return None if tags is None else _unique(tags)
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> MemoryUpdate:
+        if not self.model_fields_set or all(
+            getattr(self, name) is None for name in self.model_fields_set
+        ):
+            raise ValueError("give at least one of kind, content, tags")
+        return self
 
 
-class Memory(MemoryBase):
-    """A stored memory, as returned by the API and kept in the state store."""
+class Memory(BaseModel):
+    """A memory as the API returns it."""
 
     model_config = ConfigDict(extra="ignore")
 
     id: UUID
     user_id: UserId
+    kind: MemoryKind
+    content: str
+    tags: list[str]
+    source: MemorySource
     created_at: datetime
     updated_at: datetime
+    version: int = Field(ge=1, description="Bumped on every change; events carry it.")
+
+
+class StoredEmbedding(BaseModel):
+    model: str
+    vector: str = Field(description="base64 of little-endian float32 values")
+
+
+class StoredMemory(Memory):
+    """The document kept under ``memory:<user>:<id>``, and the data of memory.* events.
+
+    A deletion leaves a tombstone (``deleted_at`` set, content emptied) for a while, so that the
+    deletion is announced through the outbox and a redelivered turn cannot bring it back.
+    """
+
+    schema_version: Literal["1.0"] = "1.0"
+    deleted_at: datetime | None = None
+    embedding: StoredEmbedding | None = None
+
+    def public(self) -> Memory:
+        return Memory.model_validate(self.model_dump())
 
 
 class MemoryPage(BaseModel):
     user_id: str
     items: list[Memory]
-    total: int
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` for the next page; absent on the last page."
+    )
+    total: int = Field(description="How many memories the user has in all (before filters).")
+
+
+class SearchHit(BaseModel):
+    memory: Memory
+    score: float = Field(description="The blended score the results are ranked by (0..1).")
+    semantic: float | None = Field(description="Cosine similarity; null in keyword mode.")
+    keyword: float = Field(description="Share of the query's terms found in the memory (0..1).")
+
+
+class SearchResults(BaseModel):
+    user_id: str
+    query: str
+    mode: Literal["semantic+keyword", "keyword"]
+    hits: list[SearchHit]
+
+
+class ForgetResult(BaseModel):
+    user_id: str
+    deleted: int

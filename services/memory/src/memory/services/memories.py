@@ -1,26 +1,249 @@
-"""Memory domain logic: creating and listing a user's memories."""
+"""Memory domain logic: create, read, change, delete, list, search, forget, derive from turns."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
+import json
+import logging
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Literal
 
-from memory.data.repository import MemoryRepository
-from memory.models.memory import Memory, MemoryCreate, MemoryPage
+import httpx
+
+from memory.core.exceptions import InvalidCursor
+from memory.core.settings import MemorySettings
+from memory.data.repository import IndexEntry, MemoryRepository, UserLocks
+from memory.models.events import ConversationTurn
+from memory.models.memory import (
+    ForgetResult,
+    Memory,
+    MemoryCreate,
+    MemoryKind,
+    MemoryPage,
+    MemorySource,
+    MemoryUpdate,
+    SearchResults,
+    SourceType,
+    StoredEmbedding,
+    StoredMemory,
+)
+from memory.services.embedding import TextEmbedder, load_default_embedder
+from memory.services.extraction import (
+    FactExtractor,
+    LLMFactExtractor,
+    RuleFactExtractor,
+    derive,
+)
+from memory.services.search import CorpusCache, build_corpus, embed_contents, rank
 from sidecar.state import StateStore
+
+logger = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def shared_embedder() -> TextEmbedder | None:
+    """Load the embedding model once per process (about 0.4 s, 90 MB of weights)."""
+    return load_default_embedder()
+
+
+@dataclass
+class MemoryRuntime:
+    """What the memory service keeps per process: none of it is state of record."""
+
+    embedder: TextEmbedder | None
+    locks: UserLocks
+    corpora: CorpusCache
+    extractor: FactExtractor
+
+    @classmethod
+    def create(
+        cls,
+        settings: MemorySettings,
+        *,
+        embedder: TextEmbedder | Literal["default"] | None = "default",
+    ) -> MemoryRuntime:
+        """``embedder="default"`` loads the bundled model (None when it is not installed);
+        tests pass their own, or None for keyword-only search."""
+        extractor: FactExtractor = RuleFactExtractor()
+        if settings.openai_api_key is not None:
+            http = httpx.AsyncClient(
+                base_url=settings.openai_base_url or "https://api.openai.com/v1",
+                headers={"Authorization": f"Bearer {settings.openai_api_key.get_secret_value()}"},
+                timeout=httpx.Timeout(20.0),
+            )
+            extractor = LLMFactExtractor(http, model=settings.extraction_model)
+        return cls(
+            embedder=shared_embedder() if embedder == "default" else embedder,
+            locks=UserLocks(),
+            corpora=CorpusCache(settings.search_cache_users),
+            extractor=extractor,
+        )
+
+
+def encode_cursor(entry: IndexEntry) -> str:
+    raw = json.dumps({"t": entry.created_at.isoformat(), "i": entry.id}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+        return datetime.fromisoformat(data["t"]), str(data["i"])
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise InvalidCursor("cursor is not one this API returned") from exc
 
 
 class MemoryService:
-    def __init__(self, *, store: StateStore, max_per_user: int) -> None:
-        self._repository = MemoryRepository(store, max_per_user=max_per_user)
-
-    async def create(self, *, user_id: str, data: MemoryCreate) -> Memory:
-        now = datetime.now(UTC)
-        memory = Memory(
-            id=uuid.uuid4(), user_id=user_id, created_at=now, updated_at=now, **data.model_dump()
+    def __init__(
+        self, *, store: StateStore, settings: MemorySettings, runtime: MemoryRuntime
+    ) -> None:
+        self._settings = settings
+        self._runtime = runtime
+        self._repository = MemoryRepository(
+            store,
+            locks=runtime.locks,
+            max_per_user=settings.max_memories_per_user,
+            tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+            outbox=settings.outbox_enabled,
         )
-        return await self._repository.add(memory)
 
-    async def list(self, *, user_id: str, limit: int) -> MemoryPage:
-        items, total = await self._repository.list_newest_first(user_id, limit=limit)
-        return MemoryPage(user_id=user_id, items=items, total=total)
+    # -- single memories ---------------------------------------------------------------------
+    async def create(self, *, user_id: str, data: MemoryCreate) -> Memory:
+        (embedding,) = await self._embed([data.content])
+        memory = self._new(
+            user_id, memory_id=uuid.uuid4(), kind=data.kind, content=data.content,
+            tags=data.tags, source=data.source, embedding=embedding,
+        )  # fmt: skip
+        await self._repository.add(user_id, [memory])
+        return memory.public()
+
+    async def get(self, *, user_id: str, memory_id: uuid.UUID) -> Memory | None:
+        memory = await self._repository.get(user_id, str(memory_id))
+        return None if memory is None else memory.public()
+
+    async def update(
+        self, *, user_id: str, memory_id: uuid.UUID, data: MemoryUpdate
+    ) -> Memory | None:
+        new_embedding = None
+        if data.content is not None:
+            (new_embedding,) = await self._embed([data.content])
+
+        def change(memory: StoredMemory) -> StoredMemory:
+            update: dict[str, object] = {
+                "updated_at": datetime.now(UTC),
+                "version": memory.version + 1,
+            }
+            if data.kind is not None:
+                update["kind"] = data.kind
+            if data.tags is not None:
+                update["tags"] = data.tags
+            if data.content is not None:
+                update["content"] = data.content
+                update["embedding"] = new_embedding
+            return memory.model_copy(update=update)
+
+        updated = await self._repository.update(user_id, str(memory_id), change)
+        return None if updated is None else updated.public()
+
+    async def delete(self, *, user_id: str, memory_id: uuid.UUID) -> bool:
+        return await self._repository.delete(user_id, str(memory_id), now=datetime.now(UTC))
+
+    async def forget(self, *, user_id: str) -> ForgetResult:
+        deleted = await self._repository.forget(user_id, now=datetime.now(UTC))
+        return ForgetResult(user_id=user_id, deleted=deleted)
+
+    # -- collections -------------------------------------------------------------------------
+    async def list_page(
+        self,
+        *,
+        user_id: str,
+        limit: int,
+        kind: MemoryKind | None = None,
+        tags: Sequence[str] = (),
+        cursor: str | None = None,
+    ) -> MemoryPage:
+        index, _ = await self._repository.read_index(user_id)
+        entries = [
+            e for e in index.entries
+            if (kind is None or e.kind == kind) and all(t in e.tags for t in tags)
+        ]  # fmt: skip
+        if cursor is not None:
+            after = decode_cursor(cursor)
+            entries = [e for e in entries if (e.created_at, e.id) < after]
+        page = entries[:limit]
+        memories = await self._repository.get_many(user_id, [e.id for e in page])
+        next_cursor = encode_cursor(page[-1]) if len(entries) > limit else None
+        return MemoryPage(
+            user_id=user_id,
+            items=[m.public() for m in memories],
+            next_cursor=next_cursor,
+            total=len(index.entries),
+        )
+
+    async def search(self, *, user_id: str, query: str, k: int) -> SearchResults:
+        index, _ = await self._repository.read_index(user_id)
+        corpus = self._runtime.corpora.get(user_id, index.version)
+        if corpus is None:
+            memories = await self._repository.get_many(user_id, index.ids())
+            # Embedding (CPU-bound numpy) runs off the event loop.
+            corpus = await asyncio.to_thread(
+                build_corpus, index.version, memories, self._runtime.embedder
+            )
+            self._runtime.corpora.put(user_id, corpus)
+        hits = await asyncio.to_thread(
+            rank,
+            query,
+            corpus,
+            embedder=self._runtime.embedder,
+            k=k,
+            semantic_weight=self._settings.search_semantic_weight,
+        )
+        mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"
+        return SearchResults(user_id=user_id, query=query, mode=mode, hits=hits)
+
+    # -- conversation turns ------------------------------------------------------------------
+    async def remember_turn(self, turn: ConversationTurn) -> list[Memory]:
+        """Store what a finished turn teaches; a redelivered turn writes nothing new."""
+        derived = await derive(turn, self._runtime.extractor)
+        source = MemorySource(
+            type=SourceType.conversation, session_id=turn.session_id, turn_id=turn.turn_id
+        )
+        embeddings = await self._embed([d.content for d in derived])
+        memories = [
+            self._new(
+                turn.user_id, memory_id=d.memory_id(turn.turn_id), kind=d.kind,
+                content=d.content, tags=list(d.tags), source=source, embedding=e,
+            )
+            for d, e in zip(derived, embeddings, strict=True)
+        ]  # fmt: skip
+        written = await self._repository.add(
+            turn.user_id, memories, not_after_forget_of=turn.completed_at
+        )
+        return [m.public() for m in written]
+
+    async def _embed(self, contents: Sequence[str]) -> list[StoredEmbedding | None]:
+        return await asyncio.to_thread(embed_contents, self._runtime.embedder, contents)
+
+    def _new(
+        self,
+        user_id: str,
+        *,
+        memory_id: uuid.UUID,
+        kind: MemoryKind,
+        content: str,
+        tags: list[str],
+        source: MemorySource,
+        embedding: StoredEmbedding | None,
+    ) -> StoredMemory:
+        now = datetime.now(UTC)
+        return StoredMemory(
+            id=memory_id, user_id=user_id, kind=kind, content=content, tags=tags,
+            source=source, created_at=now, updated_at=now, version=1, embedding=embedding,
+        )  # fmt: skip

@@ -1,0 +1,49 @@
+"""Pub/sub deliveries from daprd (the Subscription resources in components/common/)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import ValidationError
+
+from memory.api.deps import MemoryServiceDep
+from memory.models.events import TURN_COMPLETED, CloudEvent, ConversationTurn
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["events"])
+
+# daprd reads these statuses (case-sensitive) from a 2xx answer: SUCCESS acks, DROP drops the
+# message (to the dead-letter topic when one is set), RETRY redelivers. A non-2xx answer retries.
+SUCCESS: dict[str, str] = {"status": "SUCCESS"}
+DROP: dict[str, str] = {"status": "DROP"}
+
+
+def parse_turn(body: bytes) -> ConversationTurn | None:
+    """The turn in a delivered CloudEvent, or None if the event is not one we can ever handle."""
+    try:
+        event = CloudEvent.model_validate(json.loads(body))
+        if event.type != TURN_COMPLETED:
+            logger.warning("dropping event %s of unexpected type %r", event.id, event.type)
+            return None
+        data: Any = json.loads(event.data) if isinstance(event.data, str) else event.data
+        return ConversationTurn.model_validate(data)
+    except (ValueError, ValidationError) as exc:
+        logger.warning("dropping malformed conversation-turns event: %s", str(exc)[:500])
+        return None
+
+
+@router.post("/events/conversation-turns")
+async def on_conversation_turn(request: Request, service: MemoryServiceDep) -> dict[str, str]:
+    """Derive memories from a finished turn. Redeliveries are harmless (ids come from the
+    turn id); a malformed event is dropped, never retried; a store outage answers 503, and
+    daprd retries."""
+    turn = parse_turn(await request.body())
+    if turn is None:
+        return DROP
+    written = await service.remember_turn(turn)
+    logger.info("turn %s of user %s: %d new memories", turn.turn_id, turn.user_id, len(written))
+    return SUCCESS

@@ -1,0 +1,186 @@
+"""Deriving memories from a finished conversation turn.
+
+Each turn yields an episodic summary, a procedural memory per tool the agent used, and the
+semantic facts the user stated about themselves: by rules when the offline model is configured,
+by an LLM when a real model is. Ids are derived from the turn id and the memory's slot, so a
+redelivered turn derives the same ids and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+
+from memory.models.events import ConversationTurn
+from memory.models.memory import MAX_CONTENT, MemoryKind
+
+logger = logging.getLogger(__name__)
+
+# A fixed namespace: the same turn and slot always give the same memory id, on every replica.
+DERIVED_NAMESPACE = uuid.UUID("6b0f6f2e-9b8a-4c55-8f0f-4d7a2d0c1e5a")
+
+
+@dataclass(frozen=True)
+class Derived:
+    slot: str
+    kind: MemoryKind
+    content: str
+    tags: tuple[str, ...]
+
+    def memory_id(self, turn_id: str) -> uuid.UUID:
+        return uuid.uuid5(DERIVED_NAMESPACE, f"{turn_id}/{self.slot}")
+
+
+class FactExtractor(Protocol):
+    name: str
+
+    async def facts(self, user_text: str) -> list[str]: ...
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+_END = r"(?=[.!?;]|,\s*(?:and|but)\b|\s+(?:and|but)\s+i\b|$)"
+_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bmy name is ([A-Za-z][\w'\- ]{0,40}?)" + _END, re.I), "The user's name is {0}."),
+    (
+        re.compile(r"\bcall me ([A-Za-z][\w'\-]{0,30})" + _END, re.I),
+        "The user likes to be called {0}.",
+    ),
+    (re.compile(r"\bi(?:'m| am) (\d{1,3}) years old\b", re.I), "The user is {0} years old."),
+    (re.compile(r"\bi live in ([^.!?;]{2,60}?)" + _END, re.I), "The user lives in {0}."),
+    (re.compile(r"\bi(?:'m| am) from ([^.!?;]{2,60}?)" + _END, re.I), "The user is from {0}."),
+    (re.compile(r"\bi work (?:at|for) ([^.!?;]{2,60}?)" + _END, re.I), "The user works at {0}."),
+    (re.compile(r"\bi work as (?:an? )?([^.!?;]{2,60}?)" + _END, re.I), "The user works as {0}."),
+    (re.compile(r"\bi(?:'m| am) an? ([a-z][a-z \-]{2,40}?)" + _END, re.I), "The user is a {0}."),
+    (
+        re.compile(r"\bmy favou?rite ([a-z ]{2,30}?) is ([^.!?;]{1,60}?)" + _END, re.I),
+        "The user's favourite {0} is {1}.",
+    ),
+    (
+        re.compile(r"\bi (?:really )?(?:like|love|enjoy|prefer) ([^.!?;]{2,80}?)" + _END, re.I),
+        "The user likes {0}.",
+    ),
+    (
+        re.compile(
+            r"\bi (?:really )?(?:dislike|hate|can't stand|don't like|do not like) "
+            r"([^.!?;]{2,80}?)" + _END,
+            re.I,
+        ),
+        "The user dislikes {0}.",
+    ),
+    (
+        re.compile(r"\bi(?:'m| am) allergic to ([^.!?;]{2,60}?)" + _END, re.I),
+        "The user is allergic to {0}.",
+    ),
+    (re.compile(r"\bremember (?:that )?([^?]{3,300}?)(?=[.!]|$)", re.I), "{0}"),
+]
+
+
+class RuleFactExtractor:
+    """Facts by pattern: what the user says about themselves in the first person."""
+
+    name = "rules"
+
+    async def facts(self, user_text: str) -> list[str]:
+        found: list[str] = []
+        for pattern, template in _RULES:
+            for match in pattern.finditer(user_text):
+                groups = [g.strip(" ,") for g in match.groups()]
+                if not all(groups):
+                    continue
+                fact = template.format(*groups)
+                if template == "{0}":  # "remember that I ..." → keep the user's words
+                    fact = fact[0].upper() + fact[1:]
+                    fact = fact if fact.endswith((".", "!")) else fact + "."
+                if fact not in found:
+                    found.append(fact)
+        return found
+
+
+class LLMFactExtractor:
+    """Facts by an OpenAI-compatible chat model, asked for a JSON list of short statements."""
+
+    name = "llm"
+
+    def __init__(self, http: httpx.AsyncClient, *, model: str) -> None:
+        self._http = http
+        self._model = model
+
+    async def facts(self, user_text: str) -> list[str]:
+        response = await self._http.post(
+            "/chat/completions",
+            json={
+                "model": self._model,
+                "temperature": 0,
+                "response_format": {"type": "json_object"},
+                "messages": [
+                    {
+                        "role": "system",
+                        "content": (
+                            "Extract facts the user states about themselves (name, preferences, "
+                            'circumstances). Answer with JSON {"facts": ["The user ...", ...]}; '
+                            "an empty list when there are none. Never invent facts."
+                        ),
+                    },
+                    {"role": "user", "content": user_text},
+                ],
+            },
+        )
+        response.raise_for_status()
+        content = response.json()["choices"][0]["message"]["content"]
+        facts = json.loads(content).get("facts", [])
+        return [_clip(str(f), 500) for f in facts if isinstance(f, str) and f.strip()][:10]
+
+
+async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Derived]:
+    """What a turn teaches: an episode, the tools used, and the user's stated facts."""
+    derived = [
+        Derived(
+            slot="episode",
+            kind=MemoryKind.episodic,
+            content=_clip(
+                f'The user said: "{_clip(turn.user_text, 600)}" '
+                f'The assistant replied: "{_clip(turn.reply, 1200)}"'
+                + (" (the reply was interrupted)" if turn.interrupted else ""),
+                MAX_CONTENT,
+            ),
+            tags=("conversation",),
+        )
+    ]
+    for position, tool in enumerate(turn.tools_used):
+        detail = f" with {_clip(tool.arguments, 300)}" if tool.arguments else ""
+        derived.append(
+            Derived(
+                slot=f"tool/{position}",
+                kind=MemoryKind.procedural,
+                content=f"Used the tool {tool.name}{detail} to answer the user.",
+                tags=("tool", tool.name),
+            )
+        )
+    try:
+        facts = await extractor.facts(turn.user_text)
+    except (httpx.HTTPError, ValueError, KeyError) as exc:
+        # A fact extractor that fails costs the facts of this turn, not the turn's other memories.
+        logger.warning(
+            "fact extraction (%s) failed for turn %s: %s", extractor.name, turn.turn_id, exc
+        )
+        facts = []
+    derived += [
+        Derived(
+            slot=f"fact/{i}",
+            kind=MemoryKind.semantic,
+            content=_clip(fact, MAX_CONTENT),
+            tags=("fact",),
+        )
+        for i, fact in enumerate(facts)
+    ]
+    return derived

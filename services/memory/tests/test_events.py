@@ -1,0 +1,124 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from sidecar.testing import FakeDaprSidecar
+
+TurnEvent = Callable[..., dict[str, Any]]
+
+STORE = "memory-state"
+
+
+async def deliver(client: httpx.AsyncClient, event: object) -> httpx.Response:
+    body = event if isinstance(event, bytes) else json.dumps(event).encode()
+    return await client.post(
+        "/events/conversation-turns",
+        content=body,
+        headers={"content-type": "application/cloudevents+json"},
+    )
+
+
+async def test_a_turn_becomes_episodic_procedural_and_semantic_memories(
+    client: httpx.AsyncClient,
+    make_turn_event: TurnEvent,
+) -> None:
+    response = await deliver(client, make_turn_event())
+    assert response.json() == {"status": "SUCCESS"}
+    items = (await client.get("/memories/alice", params={"limit": 50})).json()["items"]
+    by_kind: dict[str, list[str]] = {}
+    for memory in items:
+        by_kind.setdefault(memory["kind"], []).append(memory["content"])
+        assert memory["source"] == {
+            "type": "conversation",
+            "session_id": "session-1",
+            "turn_id": "turn-1",
+        }
+    assert len(by_kind["episodic"]) == 1
+    assert "What time is it?" in by_kind["episodic"][0]
+    assert by_kind["procedural"] == ["Used the tool get_current_time with {} to answer the user."]
+    assert sorted(by_kind["semantic"]) == ["The user lives in Lisbon.", "The user's name is Alice."]
+
+
+async def test_a_redelivered_turn_changes_nothing(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    await deliver(client, make_turn_event())
+    state, events = dict(fake_sidecar.data[STORE]), list(fake_sidecar.published)
+    again = await deliver(client, make_turn_event())
+    assert again.json() == {"status": "SUCCESS"}
+    assert fake_sidecar.data[STORE] == state
+    assert fake_sidecar.published == events
+
+
+async def test_a_deleted_derived_memory_is_not_brought_back_by_a_redelivery(
+    client: httpx.AsyncClient,
+    make_turn_event: TurnEvent,
+) -> None:
+    await deliver(client, make_turn_event())
+    items = (await client.get("/memories/alice", params={"kind": "episodic"})).json()["items"]
+    await client.delete(f"/memories/alice/{items[0]['id']}")
+    await deliver(client, make_turn_event())
+    assert (await client.get("/memories/alice", params={"kind": "episodic"})).json()["items"] == []
+
+
+async def test_a_turn_from_before_the_user_was_forgotten_is_ignored(
+    client: httpx.AsyncClient,
+    make_turn_event: TurnEvent,
+) -> None:
+    await client.delete("/memories/alice")
+    old = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+    assert (await deliver(client, make_turn_event(completed_at=old))).json() == {
+        "status": "SUCCESS"
+    }
+    assert (await client.get("/memories/alice")).json()["total"] == 0
+    new = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    await deliver(client, make_turn_event(turn_id="turn-2", completed_at=new))
+    assert (await client.get("/memories/alice")).json()["total"] > 0
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda make: b"not json",
+        lambda make: b"[]",
+        lambda make: {"id": "x", "type": "conversation.turn.completed", "data": {"turn_id": "t"}},
+        lambda make: {"id": "x", "type": "conversation.turn.completed", "data": "{broken"},
+        lambda make: make(user_id="no spaces allowed"),
+        lambda make: make(schema_version="9.9"),
+        lambda make: {**make(), "type": "something.else"},
+    ],
+)
+async def test_a_malformed_event_is_dropped_and_writes_nothing(
+    client: httpx.AsyncClient,
+    make_turn_event: TurnEvent,
+    fake_sidecar: FakeDaprSidecar,
+    build: Callable[[TurnEvent], object],
+) -> None:
+    response = await deliver(client, build(make_turn_event))
+    assert response.status_code == 200
+    assert response.json() == {"status": "DROP"}
+    assert fake_sidecar.data.get(STORE, {}) == {}
+    assert fake_sidecar.published == []
+
+
+async def test_turn_data_sent_as_a_json_string_is_accepted(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    event = make_turn_event()
+    event["data"] = json.dumps(event["data"])
+    assert (await deliver(client, event)).json() == {"status": "SUCCESS"}
+
+
+async def test_store_outage_answers_503_so_daprd_retries(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    fake_sidecar.fail_next_status = 500
+    response = await deliver(client, make_turn_event())
+    assert response.status_code == 503
+    assert fake_sidecar.published == []

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from memory.models.events import ConversationTurn, ToolUse
+from memory.services.extraction import LLMFactExtractor, RuleFactExtractor, derive
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ("My name is Ada Lovelace.", ["The user's name is Ada Lovelace."]),
+        (
+            "I live in Porto and I work at Acme Corp.",
+            ["The user lives in Porto.", "The user works at Acme Corp."],
+        ),
+        ("I'm a software engineer", ["The user is a software engineer."]),
+        ("I really love hiking in the mountains!", ["The user likes hiking in the mountains."]),
+        ("I don't like mushrooms", ["The user dislikes mushrooms."]),
+        ("My favourite colour is teal", ["The user's favourite colour is teal."]),
+        ("I am allergic to penicillin.", ["The user is allergic to penicillin."]),
+        ("Please remember that my flight leaves on Friday", ["My flight leaves on Friday."]),
+        ("What time is it?", []),
+        ("The weather is nice", []),
+    ],
+)
+async def test_rules_find_what_the_user_states_about_themselves(
+    text: str, facts: list[str]
+) -> None:
+    assert await RuleFactExtractor().facts(text) == facts
+
+
+def turn(**overrides: object) -> ConversationTurn:
+    data: dict[str, object] = {
+        "schema_version": "1.0",
+        "turn_id": "t-1",
+        "session_id": "s-1",
+        "user_id": "u",
+        "user_text": "I love jazz. What time is it?",
+        "reply": "It is noon.",
+        "tools_used": [
+            ToolUse(name="get_current_time"),
+            ToolUse(name="recall_memories", arguments='{"q": "jazz"}'),
+        ],
+        "completed_at": datetime(2026, 1, 1, tzinfo=UTC),
+    }
+    data.update(overrides)
+    return ConversationTurn.model_validate(data)
+
+
+async def test_derived_ids_are_stable_per_turn_and_slot() -> None:
+    first = await derive(turn(), RuleFactExtractor())
+    again = await derive(turn(), RuleFactExtractor())
+    other = await derive(turn(turn_id="t-2"), RuleFactExtractor())
+    assert [d.memory_id("t-1") for d in first] == [d.memory_id("t-1") for d in again]
+    assert {d.memory_id("t-1") for d in first}.isdisjoint({d.memory_id("t-2") for d in other})
+    assert [d.slot for d in first] == ["episode", "tool/0", "tool/1", "fact/0"]
+
+
+async def test_an_interrupted_reply_says_so() -> None:
+    (episode, *_) = await derive(turn(interrupted=True, tools_used=[]), RuleFactExtractor())
+    assert episode.content.endswith("(the reply was interrupted)")
+
+
+def llm(answer: object, status: int = 200) -> LLMFactExtractor:
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        assert body["model"] == "test-model"
+        assert body["messages"][-1]["content"] == "I love jazz. What time is it?"
+        content = answer if isinstance(answer, str) else json.dumps(answer)
+        return httpx.Response(status, json={"choices": [{"message": {"content": content}}]})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://llm/v1")
+    return LLMFactExtractor(client, model="test-model")
+
+
+async def test_llm_extractor_reads_a_json_list_of_facts() -> None:
+    facts = await llm({"facts": ["The user loves jazz.", "", 3]}).facts(
+        "I love jazz. What time is it?"
+    )
+    assert facts == ["The user loves jazz."]
+
+
+@pytest.mark.parametrize(("answer", "status"), [("not json", 200), ({"facts": []}, 500)])
+async def test_a_failing_llm_costs_the_facts_not_the_turn(answer: object, status: int) -> None:
+    derived = await derive(turn(), llm(answer, status))
+    assert [d.slot for d in derived] == ["episode", "tool/0", "tool/1"]

@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from memory.core.settings import MemorySettings
+from memory.main import create_app
+from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+
+CORPUS = [
+    "Alice is allergic to peanuts",
+    "Alice's daughter plays the violin in the school orchestra",
+    "Alice prefers window seats when she travels by train",
+    "Alice works as a nurse on night shifts",
+    "Alice wants to run a marathon next spring",
+    "Alice's favourite food is Thai green curry",
+]
+
+# Paraphrases: few or no words in common with the memory they should find.
+PARAPHRASES = [
+    ("which nuts can make her sick?", 0),
+    ("does her kid have a musical hobby", 1),
+    ("where does she like to sit on the railway", 2),
+    ("what is her job at the hospital", 3),
+    ("any long-distance running goals", 4),
+    ("what cuisine does she enjoy eating", 5),
+]
+
+
+async def seed(client: httpx.AsyncClient) -> list[str]:
+    ids = []
+    for content in CORPUS:
+        response = await client.post(
+            "/memories/alice", json={"kind": "semantic", "content": content}
+        )
+        ids.append(response.json()["id"])
+    return ids
+
+
+@pytest.mark.parametrize(("query", "expected"), PARAPHRASES)
+async def test_the_right_memory_ranks_first_for_a_paraphrase(
+    client: httpx.AsyncClient, query: str, expected: int
+) -> None:
+    ids = await seed(client)
+    response = await client.get("/memories/alice/search", params={"q": query, "k": 3})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["mode"] == "semantic+keyword"
+    assert body["hits"][0]["memory"]["id"] == ids[expected], [
+        h["memory"]["content"] for h in body["hits"]
+    ]
+    scores = [h["score"] for h in body["hits"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0 <= h["semantic"] <= 1 for h in body["hits"])
+
+
+async def test_search_sees_updates_and_deletes(client: httpx.AsyncClient) -> None:
+    ids = await seed(client)
+    query = {"q": "which nuts can make her sick?", "k": 1}
+    assert (await client.get("/memories/alice/search", params=query)).json()["hits"][0]["memory"][
+        "id"
+    ] == ids[0]
+    await client.delete(f"/memories/alice/{ids[0]}")
+    after = (await client.get("/memories/alice/search", params=query)).json()["hits"]
+    assert ids[0] not in [h["memory"]["id"] for h in after]
+    await client.patch(
+        f"/memories/alice/{ids[3]}", json={"content": "Alice is severely allergic to walnuts"}
+    )
+    again = (await client.get("/memories/alice/search", params=query)).json()["hits"]
+    assert again[0]["memory"]["id"] == ids[3]
+
+
+async def test_search_is_per_user(client: httpx.AsyncClient) -> None:
+    await seed(client)
+    response = await client.get("/memories/bob/search", params={"q": "peanuts"})
+    assert response.json()["hits"] == []
+
+
+async def test_keyword_search_works_without_the_embedding_model() -> None:
+    app = create_app(MemorySettings(), embedder=None)
+    fake = FakeDaprSidecar(stores={"memory-state"}, outbox={"memory-state": "memory-events"})
+    attach_fake_sidecar(app, fake)
+    async with asgi_client(app) as client:
+        await seed(client)
+        body = (await client.get("/memories/alice/search", params={"q": "violin orchestra"})).json()
+    assert body["mode"] == "keyword"
+    assert [h["memory"]["content"] for h in body["hits"]] == [CORPUS[1]]
+    assert body["hits"][0]["semantic"] is None
+    assert body["hits"][0]["keyword"] == 1.0
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"q": ""}, {"q": "   "}, {"q": "x" * 1001}, {"q": "x", "k": 0}, {"q": "x", "k": 51}, {}],
+)
+async def test_search_parameters_are_bounded(client: httpx.AsyncClient, params: dict) -> None:
+    assert (await client.get("/memories/alice/search", params=params)).status_code == 422
