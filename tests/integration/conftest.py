@@ -8,11 +8,11 @@ import pytest
 from tests.integration.stack import Stack, running_stack
 
 
-@pytest.fixture(scope="module", params=["embedded", "redis"])
+@pytest.fixture(scope="session", params=["embedded", "redis"])
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """The real stack, once per module and resource set (sqlite + valkey, then redis)."""
+    """The real stack, once per resource set (sqlite + valkey, then redis), shared by the tests."""
     workdir: Path = tmp_path_factory.mktemp(f"stack-{request.param}")
     with running_stack(request.param, workdir) as stack:
         yield stack

@@ -7,6 +7,7 @@ only their addresses changed: the broker port, the SQLite file paths, the name-r
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -85,6 +86,7 @@ class Stack:
     ports: StackPorts
     workdir: Path
     processes: ProcessSet
+    broker_port: int
 
     def sidecar(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.http}"
@@ -94,6 +96,18 @@ class Stack:
 
     def process(self, name: str) -> ManagedProcess:
         return next(p for p in self.processes.processes if p.name == name)
+
+    def topic_events(self, topic: str) -> list[dict[str, Any]]:
+        """Every CloudEvent the broker holds for ``topic`` (pubsub.redis: one stream per topic,
+        each entry's ``data`` field is the envelope daprd published)."""
+        import valkey
+
+        client = valkey.Valkey(host="127.0.0.1", port=self.broker_port, socket_timeout=5)
+        try:
+            entries = client.xrange(topic, "-", "+")
+        finally:
+            client.close()
+        return [json.loads(fields[b"data"]) for _, fields in entries]
 
 
 def _rewrite_component(doc: dict[str, Any], *, broker_port: int, data_dir: Path) -> None:
@@ -257,4 +271,10 @@ def running_stack(
                 started=started,
                 env=env,
             )
-        yield Stack(resource_set=resource_set, ports=ports, workdir=workdir, processes=started)
+        yield Stack(
+            resource_set=resource_set,
+            ports=ports,
+            workdir=workdir,
+            processes=started,
+            broker_port=broker_port,
+        )

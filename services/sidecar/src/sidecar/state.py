@@ -46,6 +46,9 @@ class StateOp:
 
     ``etag=None`` on an upsert means "the key must not exist yet" (first-write); pass the
     ETag read earlier to update. ``metadata`` is per-operation (e.g. outbox CloudEvent fields).
+    ``content_type`` is the request-level field (not metadata): the outbox publishes the value
+    as JSON with it, while a ``contentType`` *metadata* entry would make state.redis run its
+    RedisJSON script on servers without that module.
     """
 
     key: str
@@ -53,6 +56,7 @@ class StateOp:
     value: JSONValue | None = None
     etag: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    content_type: str | None = None
 
     def to_request(self) -> dict[str, Any]:
         request: dict[str, Any] = {
@@ -65,6 +69,8 @@ class StateOp:
             request["etag"] = self.etag
         if self.metadata:
             request["metadata"] = self.metadata
+        if self.content_type is not None:
+            request["contentType"] = self.content_type
         return {"operation": self.operation, "request": request}
 
 

@@ -24,11 +24,12 @@ from pydantic import BaseModel, Field
 from memory.core.exceptions import MemoryLimitReached
 from memory.models.events import EventType, IndexUpdated, UserForgotten
 from memory.models.memory import StoredMemory
+from sidecar.errors import ETagMismatch
 from sidecar.state import StateOp, StateStore, retry_on_conflict
 
 T = TypeVar("T")
 
-JSON_METADATA = {"contentType": "application/json"}
+JSON = "application/json"
 BULK_CHUNK = 200
 
 
@@ -111,6 +112,21 @@ class MemoryRepository:
             return UserIndex(user_id=user_id), None
         return UserIndex.model_validate(entry.value), entry.etag
 
+    async def _index_for_write(self, user_id: str) -> tuple[UserIndex, str]:
+        """The index and its ETag, creating an empty one first if the user has none.
+
+        The creation is a plain first-write save: state.redis ignores first-write inside
+        transactions, so two replicas creating a user's first index at once would otherwise both
+        succeed. A plain save publishes nothing through the outbox.
+        """
+        index, etag = await self.read_index(user_id)
+        if etag is None:
+            await self._store.save(index_key(user_id), index.model_dump(mode="json"), etag=None)
+            index, etag = await self.read_index(user_id)
+            if etag is None:
+                raise ETagMismatch(f"index of {user_id} vanished while being created")
+        return index, etag
+
     async def get(self, user_id: str, memory_id: str) -> StoredMemory | None:
         """The live memory, or None if it does not exist, was deleted, or is another user's."""
         entry = await self._store.get(memory_key(user_id, memory_id))
@@ -147,7 +163,7 @@ class MemoryRepository:
         """
 
         async def attempt() -> list[StoredMemory]:
-            index, index_etag = await self.read_index(user_id)
+            index, index_etag = await self._index_for_write(user_id)
             if (
                 not_after_forget_of is not None
                 and index.forgotten_at is not None
@@ -184,7 +200,7 @@ class MemoryRepository:
             op = self._memory_op(updated, EventType.memory_updated, etag=current.etag)
             # The index is written even when its entry is unchanged: its version is what tells
             # every replica's search cache that the user's memories changed.
-            index, index_etag = await self.read_index(user_id)
+            index, index_etag = await self._index_for_write(user_id)
             others = [e for e in index.entries if e.id != memory_id]
             await self._commit([op], index.with_entries([*others, entry_for(updated)]), index_etag)
             return updated
@@ -217,7 +233,7 @@ class MemoryRepository:
                 etag=current.etag,
                 ttl_seconds=self._tombstone_ttl,
             )
-            index, index_etag = await self.read_index(user_id)
+            index, index_etag = await self._index_for_write(user_id)
             remaining = [e for e in index.entries if e.id != memory_id]
             await self._commit([op], index.with_entries(remaining), index_etag)
             return True
@@ -228,7 +244,7 @@ class MemoryRepository:
         """Delete every memory of the user and announce ``user.forgotten``; return how many."""
 
         async def attempt() -> int:
-            index, index_etag = await self.read_index(user_id)
+            index, index_etag = await self._index_for_write(user_id)
             ids = index.ids()
             emptied = index.model_copy(
                 update={"entries": [], "forgotten_at": now, "version": index.version + 1}
@@ -263,7 +279,7 @@ class MemoryRepository:
         etag: str | None = None,
         ttl_seconds: str | None = None,
     ) -> StateOp:
-        metadata = {**JSON_METADATA, "type": event.value, "subject": str(memory.id)}
+        metadata = {"type": event.value, "subject": str(memory.id)}
         if ttl_seconds is not None:
             metadata["ttlInSeconds"] = ttl_seconds
         return StateOp(
@@ -271,6 +287,7 @@ class MemoryRepository:
             value=memory.model_dump(mode="json"),
             etag=etag,
             metadata=metadata,
+            content_type=JSON,
         )
 
     def _index_ops(
@@ -283,13 +300,15 @@ class MemoryRepository:
             key=key,
             value=index.model_dump(mode="json"),
             etag=etag,
-            metadata={**JSON_METADATA, "type": event.value, "subject": index.user_id},
+            metadata={"type": event.value, "subject": index.user_id},
+            content_type=JSON,
         )
         if not self._outbox:
             return [upsert]
         published = StateOp(
             key=key,
             value=projection.model_dump(mode="json"),
-            metadata={**JSON_METADATA, "outbox.projection": "true"},
+            metadata={"outbox.projection": "true"},
+            content_type=JSON,
         )
         return [upsert, published]
