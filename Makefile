@@ -63,6 +63,10 @@ test-e2e: sync dapr ## the whole system through `dapr run -f dapr.yaml`
 .PHONY: test
 test: lint typecheck test-unit test-integration test-e2e ## everything CI runs
 
+.PHONY: docs
+docs: sync ## regenerate docs/events/*.json and docs/openapi/*.json from the code
+	PYTHONPATH=. $(UV) run --no-sync python scripts/gen_docs.py
+
 .PHONY: bench
 bench: sync ## benchmarks (medians and ratios against a baseline measured in the same run)
 	PYTHONPATH=. $(UV) run --no-sync python bench/broker_startup.py

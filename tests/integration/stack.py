@@ -78,6 +78,7 @@ class StackPorts:
 
 
 PORTS = {"embedded": StackPorts.block(0), "redis": StackPorts.block(100)}
+BENCH_PORTS = StackPorts.block(200)  # bench/: can run beside the tests and `make run`
 
 
 @dataclass
@@ -237,12 +238,16 @@ def start_sidecar_and_app(
 
 @contextmanager
 def running_stack(
-    resource_set: str, workdir: Path, *, env: dict[str, str] | None = None
+    resource_set: str,
+    workdir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    ports: StackPorts | None = None,
 ) -> Iterator[Stack]:
     """Start the whole stack for ``resource_set``; stop every process on exit, whatever happens."""
     if not runtime_bin("daprd").exists():
         pytest.fail("daprd is not installed: run `make dapr` (scripts/install-dapr.sh)")
-    ports = PORTS[resource_set]
+    ports = ports or PORTS[resource_set]
     log_dir = workdir / "logs"
     with ExitStack() as containers, process_set() as started:
         broker_port = ports.broker

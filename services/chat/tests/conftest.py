@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -10,10 +13,56 @@ from chat.core.settings import ChatSettings
 from chat.main import create_app
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
+STORE = "chat-state"
+
+
+@dataclass
+class FakeMemory:
+    """The memory service as chat sees it through Dapr invocation."""
+
+    hits: list[dict[str, Any]] = field(default_factory=list)
+    created: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[httpx.Request] = field(default_factory=list)
+    down: bool = False
+
+    def __call__(self, app_id: str, request: httpx.Request) -> httpx.Response:
+        assert app_id == "memory"
+        self.calls.append(request)
+        if self.down:
+            return httpx.Response(500, json={"errorCode": "ERR_DIRECT_INVOKE", "message": "down"})
+        path = request.url.path
+        if path.endswith("/search"):
+            return httpx.Response(
+                200, json={"user_id": "", "query": "", "mode": "keyword", "hits": self.hits}
+            )
+        if request.method == "POST" and path.startswith("/memories/"):
+            body = json.loads(request.content)
+            self.created.append({"path": path, **body})
+            return httpx.Response(201, json={"id": "m-new", **body})
+        if path == "/healthz":
+            return httpx.Response(200, json={"status": "ok"})
+        return httpx.Response(200, json={"user_id": "", "items": [], "total": 0})
+
+
+def hit(memory_id: str, content: str, score: float) -> dict[str, Any]:
+    memory = {
+        "id": memory_id,
+        "kind": "semantic",
+        "content": content,
+        "tags": [],
+        "created_at": "2026-11-22T06:00:00Z",
+    }
+    return {"memory": memory, "score": score, "semantic": score, "keyword": 0.0}
+
 
 @pytest.fixture
-def fake_sidecar() -> FakeDaprSidecar:
-    return FakeDaprSidecar(stores={"chat-state"})
+def memory() -> FakeMemory:
+    return FakeMemory()
+
+
+@pytest.fixture
+def fake_sidecar(memory: FakeMemory) -> FakeDaprSidecar:
+    return FakeDaprSidecar(stores={STORE}, outbox={STORE: "conversation-turns"}, invoke=memory)
 
 
 @pytest.fixture

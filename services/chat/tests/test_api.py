@@ -53,7 +53,8 @@ async def test_user_memories_come_from_memory_through_dapr_invocation(
 async def test_memory_down_is_503_with_retry_after(
     client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
 ) -> None:
-    response = await client.get("/users/alice/memories")  # no invoke handler: daprd's 500
+    fake_sidecar.invoke = None  # daprd answers 500: the target is unreachable
+    response = await client.get("/users/alice/memories")
     assert response.status_code == 503
     assert response.headers["retry-after"]
 
@@ -71,7 +72,10 @@ async def test_readyz_ready_and_memory_ok(
     assert body["checks"] == {"sidecar": "ok", "state:chat-state": "ok", "memory": "ok"}
 
 
-async def test_readyz_still_ready_when_memory_is_down(client: httpx.AsyncClient) -> None:
+async def test_readyz_still_ready_when_memory_is_down(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    fake_sidecar.invoke = None
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"]["memory"] == "degraded"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -95,3 +97,23 @@ async def test_keyword_search_works_without_the_embedding_model() -> None:
 )
 async def test_search_parameters_are_bounded(client: httpx.AsyncClient, params: dict) -> None:
     assert (await client.get("/memories/alice/search", params=params)).status_code == 422
+
+
+async def test_a_search_after_a_write_reloads_only_what_changed(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    ids = await seed(client)
+    await client.get("/memories/alice/search", params={"q": "peanuts"})
+    created = (
+        await client.post("/memories/alice", json={"kind": "semantic", "content": "new"})
+    ).json()
+    await client.patch(f"/memories/alice/{ids[2]}", json={"content": "Alice flies everywhere"})
+    fake_sidecar.requests.clear()
+    hits = (await client.get("/memories/alice/search", params={"q": "aeroplane travel"})).json()[
+        "hits"
+    ]
+    bulk_reads = [r for r in fake_sidecar.requests if r.url.path.endswith("/bulk")]
+    assert len(bulk_reads) == 1
+    loaded = json.loads(bulk_reads[0].content)["keys"]
+    assert sorted(loaded) == sorted([f"memory:alice:{created['id']}", f"memory:alice:{ids[2]}"])
+    assert hits[0]["memory"]["content"] == "Alice flies everywhere"

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from chat.api.deps import MemoryAccessDep, UserIdPath, get_memory_access, get_settings
+from chat.api.deps import (
+    ChatServiceDep,
+    MemoryAccessDep,
+    SessionIdPath,
+    UserIdPath,
+    get_memory_access,
+    get_settings,
+)
+from chat.models.chat import ChatRequest, ChatResponse
 from chat.models.memory import MemoryList
+from chat.models.sessions import SessionCreated, SessionDeleted, SessionHistory, SessionList
+from chat.services.agent import AGENT_DESCRIPTION, AGENT_NAME, TOOLS
 from sidecar.errors import InvocationFailed
 from sidecar.health import Readiness, health_router
 
@@ -24,6 +37,74 @@ async def memory_reachable(request: Request, readiness: Readiness) -> None:
 
 router = APIRouter()
 router.include_router(health_router(memory_reachable))
+
+
+@router.get("/agents", tags=["agents"])
+async def list_agents(request: Request) -> list[dict[str, Any]]:
+    """The agents this service offers (one, for now) with their tools."""
+    return [
+        {
+            "name": AGENT_NAME,
+            "description": AGENT_DESCRIPTION,
+            "model": request.app.state.chat_model_name,
+            "tools": [{"name": t.name, "description": t.description} for t in TOOLS],
+        }
+    ]
+
+
+@router.post("/users/{user_id}/sessions", status_code=status.HTTP_201_CREATED, tags=["sessions"])
+async def create_session(*, user_id: UserIdPath, service: ChatServiceDep) -> SessionCreated:
+    return await service.create_session(user_id=user_id)
+
+
+@router.get("/users/{user_id}/sessions", tags=["sessions"])
+async def list_sessions(*, user_id: UserIdPath, service: ChatServiceDep) -> SessionList:
+    """The user's sessions, most recently active first."""
+    return await service.list_sessions(user_id=user_id)
+
+
+@router.get("/users/{user_id}/sessions/{session_id}/history", tags=["sessions"])
+async def session_history(
+    *, user_id: UserIdPath, session_id: SessionIdPath, service: ChatServiceDep
+) -> SessionHistory:
+    """Every message of the session, oldest first. Another user's session is a 404."""
+    return await service.history(user_id=user_id, session_id=session_id)
+
+
+@router.delete("/users/{user_id}/sessions/{session_id}", tags=["sessions"])
+async def delete_session(
+    *, user_id: UserIdPath, session_id: SessionIdPath, service: ChatServiceDep
+) -> SessionDeleted:
+    return await service.delete_session(user_id=user_id, session_id=session_id)
+
+
+@router.post("/chat", tags=["chat"])
+@router.post("/chat/", tags=["chat"], include_in_schema=False)
+async def chat(*, body: ChatRequest, service: ChatServiceDep) -> ChatResponse:
+    """One turn, whole reply. Without a session id a new session starts."""
+    return await service.chat(body)
+
+
+@router.post("/chat/stream", tags=["chat"], response_class=EventSourceResponse)
+async def chat_stream(
+    *, body: ChatRequest, service: ChatServiceDep, request: Request
+) -> EventSourceResponse:
+    """One turn as Server-Sent Events: ``session``, ``memory``, ``delta``, ``tool_call``,
+    ``tool_result``, then ``done`` (the whole reply and its metadata) or ``error``."""
+    settings = get_settings(request)
+    events = service.stream_turn(body)
+    first = await anext(events)  # a missing session fails here, as a plain 404
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(event=first.type, data=json.dumps(first.data))
+        async for event in events:
+            yield ServerSentEvent(event=event.type, data=json.dumps(event.data))
+
+    return EventSourceResponse(
+        stream(),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        ping=max(1, int(settings.sse_heartbeat_seconds)),
+    )
 
 
 @router.get("/users/{user_id}/memories", tags=["memories"])

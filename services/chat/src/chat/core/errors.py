@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
-from sidecar.http_errors import install_error_handlers
+from chat.core.exceptions import ModelFailed, SessionNotFound
+from sidecar.http_errors import error_body, install_error_handlers
+
+
+async def _session_not_found(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+
+
+async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("model_failed", str(exc)), status_code=502)
 
 
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
+    app.add_exception_handler(SessionNotFound, _session_not_found)
+    app.add_exception_handler(ModelFailed, _model_failed)

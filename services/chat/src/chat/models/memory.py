@@ -27,3 +27,16 @@ class MemoryList(BaseModel):
     user_id: str
     items: list[MemoryView]
     total: int
+
+
+class SearchHit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    memory: MemoryView
+    score: float
+
+
+class SearchResults(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    hits: list[SearchHit]

@@ -21,10 +21,12 @@ class MemoryAccess:
         return True
 
 
-def memory_access(http: httpx.AsyncClient, settings: ChatSettings) -> MemoryAccess:
-    """Build the memory access for a request from the process's sidecar HTTP client."""
-    return MemoryAccess(
-        MemoryClient(
-            http, app_id=settings.memory_app_id, timeout_seconds=settings.memory_timeout_seconds
-        )
+def memory_client(http: httpx.AsyncClient, settings: ChatSettings) -> MemoryClient:
+    """The memory client for a request, over the process's sidecar HTTP client."""
+    return MemoryClient(
+        http, app_id=settings.memory_app_id, timeout_seconds=settings.memory_timeout_seconds
     )
+
+
+def memory_access(http: httpx.AsyncClient, settings: ChatSettings) -> MemoryAccess:
+    return MemoryAccess(memory_client(http, settings))

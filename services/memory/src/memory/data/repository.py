@@ -30,7 +30,8 @@ from sidecar.state import StateOp, StateStore, retry_on_conflict
 T = TypeVar("T")
 
 JSON = "application/json"
-BULK_CHUNK = 200
+BULK_CHUNK = 250
+BULK_PARALLEL = 4
 
 
 def memory_key(user_id: str, memory_id: str) -> str:
@@ -46,6 +47,7 @@ class IndexEntry(BaseModel):
     created_at: datetime
     kind: str
     tags: list[str] = Field(default_factory=list)
+    version: int = 1  # the memory's version: lets caches reload only what changed
 
 
 class UserIndex(BaseModel):
@@ -66,7 +68,11 @@ class UserIndex(BaseModel):
 
 def entry_for(memory: StoredMemory) -> IndexEntry:
     return IndexEntry(
-        id=str(memory.id), created_at=memory.created_at, kind=memory.kind, tags=memory.tags
+        id=str(memory.id),
+        created_at=memory.created_at,
+        kind=memory.kind,
+        tags=memory.tags,
+        version=memory.version,
     )
 
 
@@ -136,16 +142,18 @@ class MemoryRepository:
         return None if memory.deleted_at is not None or memory.user_id != user_id else memory
 
     async def get_many(self, user_id: str, ids: Sequence[str]) -> list[StoredMemory]:
-        """Live memories for ``ids``, in that order (missing ones left out)."""
-        found: list[StoredMemory] = []
-        for start in range(0, len(ids), BULK_CHUNK):
-            chunk = [memory_key(user_id, i) for i in ids[start : start + BULK_CHUNK]]
-            for entry in await self._store.get_many(chunk):
-                if entry.value is not None:
-                    memory = StoredMemory.model_validate(entry.value)
-                    if memory.deleted_at is None:
-                        found.append(memory)
-        return found
+        """Live memories for ``ids``, in that order (missing ones left out). Large reads go as
+        several bulk requests, a few at a time."""
+        chunks = [ids[i : i + BULK_CHUNK] for i in range(0, len(ids), BULK_CHUNK)]
+        limit = asyncio.Semaphore(BULK_PARALLEL)
+
+        async def read(chunk: Sequence[str]) -> list[StoredMemory]:
+            async with limit:
+                entries = await self._store.get_many([memory_key(user_id, i) for i in chunk])
+            found = (StoredMemory.model_validate(e.value) for e in entries if e.value is not None)
+            return [m for m in found if m.deleted_at is None]
+
+        return [m for part in await asyncio.gather(*(read(c) for c in chunks)) for m in part]
 
     # -- writes ------------------------------------------------------------------------------
     async def add(

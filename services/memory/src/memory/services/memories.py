@@ -40,7 +40,13 @@ from memory.services.extraction import (
     RuleFactExtractor,
     derive,
 )
-from memory.services.search import CorpusCache, build_corpus, embed_contents, rank
+from memory.services.search import (
+    CorpusCache,
+    embed_contents,
+    rank,
+    refresh_corpus,
+    stale_ids,
+)
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -188,15 +194,18 @@ class MemoryService:
         )
 
     async def search(self, *, user_id: str, query: str, k: int) -> SearchResults:
+        corpora = self._runtime.corpora
         index, _ = await self._repository.read_index(user_id)
-        corpus = self._runtime.corpora.get(user_id, index.version)
-        if corpus is None:
-            memories = await self._repository.get_many(user_id, index.ids())
-            # Embedding (CPU-bound numpy) runs off the event loop.
-            corpus = await asyncio.to_thread(
-                build_corpus, index.version, memories, self._runtime.embedder
-            )
-            self._runtime.corpora.put(user_id, corpus)
+        async with corpora.lock(user_id):  # one build per user at a time; others reuse it
+            corpus = corpora.peek(user_id)
+            if corpus is None or corpus.version != index.version:
+                wanted = {e.id: e.version for e in index.entries}
+                loaded = await self._repository.get_many(user_id, stale_ids(corpus, wanted))
+                # Decoding and embedding are CPU-bound numpy: off the event loop.
+                corpus = await asyncio.to_thread(
+                    refresh_corpus, corpus, index.version, wanted, loaded, self._runtime.embedder
+                )
+                corpora.put(user_id, corpus)
         hits = await asyncio.to_thread(
             rank,
             query,

@@ -3,8 +3,10 @@ keyword overlap; keyword overlap alone when no embedder is installed."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,20 +60,32 @@ class UserCorpus:
     memories: list[StoredMemory]
     vectors: NDArray[np.float32] | None  # (n, d), rows L2-normalised; None in keyword mode
 
+    def rows_by_id(self) -> dict[str, tuple[int, int]]:
+        """memory id -> (memory version, row)."""
+        return {str(m.id): (m.version, row) for row, m in enumerate(self.memories)}
+
 
 class CorpusCache:
-    """The last few users' corpora, in process; an entry is used only for the index version it
-    was built from, so a write anywhere (any replica) invalidates it."""
+    """The last few users' corpora, in process. A corpus is used only for the index version it
+    was built from, so a write anywhere (any replica) is seen; refreshing it reloads only the
+    memories whose version changed (see ``refresh_corpus``). Builds are single-flight per user."""
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[str, UserCorpus] = OrderedDict()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def get(self, user_id: str, version: int) -> UserCorpus | None:
+    def lock(self, user_id: str) -> asyncio.Lock:
+        lock = self._locks.get(user_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[user_id] = lock
+        return lock
+
+    def peek(self, user_id: str) -> UserCorpus | None:
         corpus = self._entries.get(user_id)
-        if corpus is None or corpus.version != version:
-            return None
-        self._entries.move_to_end(user_id)
+        if corpus is not None:
+            self._entries.move_to_end(user_id)
         return corpus
 
     def put(self, user_id: str, corpus: UserCorpus) -> None:
@@ -83,13 +97,50 @@ class CorpusCache:
             self._entries.popitem(last=False)
 
 
+def stale_ids(previous: UserCorpus | None, wanted: dict[str, int]) -> list[str]:
+    """Ids in the index (``wanted``: id -> version) that ``previous`` lacks or holds older."""
+    rows = previous.rows_by_id() if previous is not None else {}
+    return [i for i, version in wanted.items() if rows.get(i, (0, 0))[0] != version]
+
+
+def refresh_corpus(
+    previous: UserCorpus | None,
+    version: int,
+    wanted: dict[str, int],
+    loaded: list[StoredMemory],
+    embedder: TextEmbedder | None,
+) -> UserCorpus:
+    """The corpus for index ``version``: rows of ``previous`` still current, plus ``loaded``."""
+    kept_memories: list[StoredMemory] = []
+    kept_rows: list[int] = []
+    if previous is not None:
+        for memory_id, (memory_version, row) in previous.rows_by_id().items():
+            if wanted.get(memory_id) == memory_version:
+                kept_memories.append(previous.memories[row])
+                kept_rows.append(row)
+    fresh = build_corpus(version, loaded, embedder)
+    memories = kept_memories + fresh.memories
+    if embedder is None:
+        return UserCorpus(version=version, memories=memories, vectors=None)
+    parts = [m for m in (
+        previous.vectors[kept_rows] if previous is not None and previous.vectors is not None
+        and kept_rows else None,
+        fresh.vectors,
+    ) if m is not None]  # fmt: skip
+    vectors = (
+        np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
+    )
+    return UserCorpus(version=version, memories=memories, vectors=vectors)
+
+
 def build_corpus(
     version: int, memories: list[StoredMemory], embedder: TextEmbedder | None
 ) -> UserCorpus:
     """Decode stored vectors; embed (in memory only) those stored without one or by another
     model, e.g. written while embeddings were not installed."""
     if embedder is None or not memories:
-        return UserCorpus(version=version, memories=memories, vectors=None)
+        vectors = None if embedder is None else np.zeros((0, embedder.dimension), np.float32)
+        return UserCorpus(version=version, memories=memories, vectors=vectors)
     vectors = np.zeros((len(memories), embedder.dimension), dtype=np.float32)
     missing: list[int] = []
     for row, memory in enumerate(memories):

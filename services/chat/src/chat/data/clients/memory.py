@@ -9,7 +9,7 @@ import httpx
 
 from sidecar.errors import InvocationFailed
 
-from chat.models.memory import MemoryList
+from chat.models.memory import MemoryList, SearchHit, SearchResults
 
 
 class MemoryClient:
@@ -24,10 +24,26 @@ class MemoryClient:
         data = await self._call("GET", f"/memories/{quote(user_id, safe='')}", params={"limit": limit})
         return MemoryList.model_validate(data)
 
-    async def create_memory(self, user_id: str, *, kind: str, content: str, tags: list[str]) -> dict[str, Any]:
-        body = {"kind": kind, "content": content, "tags": tags}
-        result: dict[str, Any] = await self._call("POST", f"/memories/{quote(user_id, safe='')}", json=body)
+    async def create_memory(
+        self,
+        user_id: str,
+        *,
+        kind: str,
+        content: str,
+        tags: list[str],
+        source: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"kind": kind, "content": content, "tags": tags}
+        if source is not None:
+            body["source"] = source
+        path = f"/memories/{quote(user_id, safe='')}"
+        result: dict[str, Any] = await self._call("POST", path, json=body)
         return result
+
+    async def search(self, user_id: str, query: str, *, k: int) -> list[SearchHit]:
+        path = f"/memories/{quote(user_id, safe='')}/search"
+        data = await self._call("GET", path, params={"q": query[:1000], "k": k})
+        return SearchResults.model_validate(data).hits
 
     async def ping(self) -> None:
         """Reach memory's liveness endpoint through both sidecars."""

@@ -1,0 +1,15 @@
+"""Domain errors of the chat service (no web framework here; core.errors maps them)."""
+
+from __future__ import annotations
+
+
+class SessionNotFound(LookupError):
+    """No such session for this user (another user's session included)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id} not found")
+        self.session_id = session_id
+
+
+class ModelFailed(RuntimeError):
+    """The model (or a tool) failed during a turn."""

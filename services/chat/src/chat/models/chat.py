@@ -1,0 +1,83 @@
+"""Chat request and response shapes: both seed clients' forms are accepted and answered.
+
+Atomic Agents (seed 004): ``{user_id, session_id, message}`` → ``{response, session_id}``.
+DACA (seed 000): ``{user_id, text, tags?, metadata?}`` → ``{user_id, reply, metadata}``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chat.models.memory import UserId
+
+SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
+MAX_CHARS = 8000
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: UserId
+    session_id: SessionId | None = None
+    message: str | None = Field(default=None, description="The user's text (Atomic Agents form).")
+    text: str | None = Field(default=None, description="The user's text (DACA form).")
+    tags: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
+        default_factory=list, max_length=16
+    )
+    metadata: dict[str, Any] = Field(default_factory=dict, max_length=32)
+
+    @model_validator(mode="after")
+    def _one_text(self) -> ChatRequest:
+        if self.message is not None and self.text is not None and self.message != self.text:
+            raise ValueError("give the text once, as `message` or as `text`")
+        content = self.message if self.message is not None else self.text
+        if content is None or not content.strip():
+            raise ValueError("the message is empty: send some text in `message` (or `text`)")
+        if len(content) > MAX_CHARS:
+            raise ValueError(f"the message is {len(content)} characters; the limit is {MAX_CHARS}")
+        self.message = content.strip()
+        return self
+
+    @property
+    def content(self) -> str:
+        assert self.message is not None
+        return self.message
+
+
+class MemoryUsed(BaseModel):
+    id: str
+    score: float
+    content: str
+
+
+class ToolUsed(BaseModel):
+    name: str
+    arguments: str | None = None
+    output: str | None = None
+
+
+class ReplyMetadata(BaseModel):
+    timestamp: datetime
+    session_id: str
+    turn_id: str
+    model: str
+    memories_used: list[MemoryUsed]
+    tools_used: list[ToolUsed]
+    degraded: bool = Field(description="True when memory could not be reached for this turn.")
+    interrupted: bool = False
+
+
+class ChatResponse(BaseModel):
+    response: str = Field(description="The reply (Atomic Agents form).")
+    reply: str = Field(description="The same reply (DACA form).")
+    session_id: str
+    user_id: str
+    suggested_questions: list[str]
+    metadata: ReplyMetadata
+
+
+StreamEventType = Literal["session", "memory", "delta", "tool_call", "tool_result", "done", "error"]

@@ -1,0 +1,131 @@
+"""The agent chat runs: instructions personalised with the user's memories, three tools, and
+the configured model (an OpenAI-compatible endpoint, or the built-in offline model)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from agents import (
+    Agent,
+    Model,
+    OpenAIChatCompletionsModel,
+    RunContextWrapper,
+    function_tool,
+    set_tracing_disabled,
+)
+from openai import AsyncOpenAI
+
+from chat.core.settings import ChatSettings
+from chat.data.clients.memory import MemoryClient
+from chat.models.chat import MemoryUsed
+from chat.services.offline_model import MEMORY_SECTION, OFFLINE_MODEL_NAME, OfflineModel
+from sidecar.errors import InvocationFailed
+
+AGENT_NAME = "assistant"
+AGENT_DESCRIPTION = (
+    "A helpful assistant that remembers what each user tells it (through the memory service) "
+    "and can tell the time."
+)
+BASE_INSTRUCTIONS = (
+    "You are a helpful assistant. Use what you know about the user to personalise your answers. "
+    "Use recall_memories to look up more about the user, and remember to store facts the user "
+    "asks you to keep. Be concise."
+)
+
+
+@dataclass
+class TurnContext:
+    """What the tools act for: always the request's user (no tool argument can name another)."""
+
+    user_id: str
+    session_id: str
+    turn_id: str
+    memory: MemoryClient
+    recall_k: int
+    memories_used: list[MemoryUsed] = field(default_factory=list)
+
+
+@function_tool
+def get_current_time() -> str:
+    """Return the current date and time in UTC (ISO 8601)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@function_tool
+async def recall_memories(ctx: RunContextWrapper[TurnContext], query: str) -> str:
+    """Search what you remember about the user.
+
+    Args:
+        query: What to look for, in plain words.
+    """
+    turn = ctx.context
+    try:
+        hits = await turn.memory.search(turn.user_id, query, k=max(turn.recall_k, 1))
+    except InvocationFailed:
+        return "The memory service is unavailable right now."
+    if not hits:
+        return "Nothing remembered yet."
+    for hit in hits:
+        if all(m.id != hit.memory.id for m in turn.memories_used):
+            turn.memories_used.append(
+                MemoryUsed(id=hit.memory.id, score=hit.score, content=hit.memory.content)
+            )
+    return "; ".join(h.memory.content for h in hits)
+
+
+@function_tool
+async def remember(
+    ctx: RunContextWrapper[TurnContext], content: str, kind: str = "semantic"
+) -> str:
+    """Store something about the user for later conversations.
+
+    Args:
+        content: The fact, preference or event to remember, as a short sentence.
+        kind: semantic (a fact about the user), episodic (an event) or procedural (a skill).
+    """
+    turn = ctx.context
+    if kind not in ("semantic", "episodic", "procedural"):
+        kind = "semantic"
+    try:
+        created = await turn.memory.create_memory(
+            turn.user_id,
+            kind=kind,
+            content=content[:4000],
+            tags=["remembered"],
+            source={"type": "conversation", "session_id": turn.session_id, "turn_id": turn.turn_id},
+        )
+    except InvocationFailed:
+        return "Could not store it: the memory service is unavailable."
+    return json.dumps({"stored": created.get("id"), "content": created.get("content")})
+
+
+TOOLS = [get_current_time, recall_memories, remember]
+
+
+def instructions_with(memories: list[MemoryUsed]) -> str:
+    if not memories:
+        return BASE_INSTRUCTIONS
+    lines = "\n".join(f"- {m.content}" for m in memories)
+    return f"{BASE_INSTRUCTIONS}\n\n{MEMORY_SECTION}\n{lines}\n"
+
+
+def build_model(settings: ChatSettings) -> tuple[Model, str]:
+    """The configured model and its name: OpenAI-compatible with a key, else the offline one."""
+    if not settings.tracing_export:
+        set_tracing_disabled(True)
+    if settings.openai_api_key is None:
+        return OfflineModel(), OFFLINE_MODEL_NAME
+    client = AsyncOpenAI(
+        api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
+    )
+    return OpenAIChatCompletionsModel(
+        model=settings.model_name, openai_client=client
+    ), settings.model_name
+
+
+def build_agent(model: Model, memories: list[MemoryUsed]) -> Agent[TurnContext]:
+    return Agent[TurnContext](
+        name=AGENT_NAME, instructions=instructions_with(memories), tools=list(TOOLS), model=model
+    )
