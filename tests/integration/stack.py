@@ -96,7 +96,20 @@ class Stack:
         return f"http://127.0.0.1:{app.app}"
 
     def process(self, name: str) -> ManagedProcess:
-        return next(p for p in self.processes.processes if p.name == name)
+        return next(p for p in reversed(self.processes.processes) if p.name == name)
+
+    def stop_app(self, app: AppPorts) -> None:
+        self.process(f"{app.app_id}-app").stop()
+
+    def start_app(self, app: AppPorts) -> None:
+        """Start an app stopped by ``stop_app`` again and wait until its sidecar reaches it."""
+        process = self.processes.add(start_app(app, log_dir=self.workdir / "logs"))
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id}),
+            what=f"{app.app_id} back",
+            timeout=60,
+            watch=[process],
+        )
 
     def topic_events(self, topic: str) -> list[dict[str, Any]]:
         """Every CloudEvent the broker holds for ``topic`` (pubsub.redis: one stream per topic,
@@ -205,26 +218,7 @@ def start_sidecar_and_app(
     for path in resources:
         argv += ["--resources-path", path]
     daprd = started.add(start_process(f"{app.app_id}-daprd", argv, log_dir=log_dir, env=env))
-    app_env = {
-        "APP_ID": app.app_id,
-        "APP_PORT": str(app.app),
-        "DAPR_HTTP_PORT": str(app.http),
-        "DAPR_GRPC_PORT": str(app.grpc),
-        "PYTHONUNBUFFERED": "1",
-        **(env or {}),
-    }
-    uvicorn = started.add(
-        start_process(
-            f"{app.app_id}-app",
-            [
-                ROOT / ".venv" / "bin" / "uvicorn", app.module, "--factory",
-                "--host", "127.0.0.1", "--port", str(app.app), "--no-access-log",
-            ],
-            log_dir=log_dir,
-            env=app_env,
-            cwd=ROOT,
-        )
-    )  # fmt: skip
+    uvicorn = started.add(start_app(app, log_dir=log_dir, env=env))
     wait_until(
         lambda: (
             http_ok(f"http://127.0.0.1:{app.http}/v1.0/healthz")
@@ -234,6 +228,28 @@ def start_sidecar_and_app(
         timeout=90,
         watch=[daprd, uvicorn],
     )
+
+
+def start_app(app: AppPorts, *, log_dir: Path, env: dict[str, str] | None = None) -> ManagedProcess:
+    """The app alone under uvicorn, with the environment daprd's CLI would give it."""
+    app_env = {
+        "APP_ID": app.app_id,
+        "APP_PORT": str(app.app),
+        "DAPR_HTTP_PORT": str(app.http),
+        "DAPR_GRPC_PORT": str(app.grpc),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
+    return start_process(
+        f"{app.app_id}-app",
+        [
+            ROOT / ".venv" / "bin" / "uvicorn", app.module, "--factory",
+            "--host", "127.0.0.1", "--port", str(app.app), "--no-access-log",
+        ],
+        log_dir=log_dir,
+        env=app_env,
+        cwd=ROOT,
+    )  # fmt: skip
 
 
 @contextmanager

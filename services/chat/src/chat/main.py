@@ -9,6 +9,7 @@ from chat.api.routes import router
 from chat.core import errors
 from chat.core.settings import ChatSettings
 from chat.services.agent import build_model
+from chat.services.notifications import NotificationHub
 from sidecar.app import create_service_app
 from sidecar.security import dapr_callback_paths
 
@@ -25,6 +26,7 @@ def create_app(settings: ChatSettings | None = None, *, model: Model | None = No
         guarded=dapr_callback_paths,
         install_errors=errors.install,
     )
+    app.state.notifications = NotificationHub()
     configured, name = build_model(settings)
     app.state.chat_model = model or configured
     app.state.chat_model_name = name if model is None else getattr(model, "name", "custom")

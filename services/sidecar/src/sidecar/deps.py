@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from starlette.requests import HTTPConnection
 
 from sidecar.connection import Sidecar
 from sidecar.state import StateStore
 
 
-def get_sidecar(request: Request) -> Sidecar:
+def get_sidecar(request: HTTPConnection) -> Sidecar:
     sidecar: Sidecar = request.app.state.sidecar
     return sidecar
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from agents import Model
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path
+from starlette.requests import HTTPConnection
 
 from chat.core.settings import ChatSettings
 from chat.models.chat import SESSION_ID_PATTERN
@@ -15,7 +16,7 @@ from chat.services.memories import MemoryAccess, memory_access, memory_client
 from sidecar.deps import SidecarDep, StateStoreDep
 
 
-def get_settings(request: Request) -> ChatSettings:
+def get_settings(request: HTTPConnection) -> ChatSettings:
     settings: ChatSettings = request.app.state.settings
     return settings
 
@@ -28,7 +29,7 @@ def get_memory_access(sidecar: SidecarDep, settings: SettingsDep) -> MemoryAcces
 
 
 def get_chat_service(
-    request: Request, sidecar: SidecarDep, store: StateStoreDep, settings: SettingsDep
+    request: HTTPConnection, sidecar: SidecarDep, store: StateStoreDep, settings: SettingsDep
 ) -> ChatService:
     model: Model = request.app.state.chat_model
     return ChatService(

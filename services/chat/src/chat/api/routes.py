@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, status
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from chat.api import streams
 from chat.api.deps import (
     ChatServiceDep,
     MemoryAccessDep,
@@ -37,6 +35,7 @@ async def memory_reachable(request: Request, readiness: Readiness) -> None:
 
 router = APIRouter()
 router.include_router(health_router(memory_reachable))
+router.include_router(streams.router)
 
 
 @router.get("/agents", tags=["agents"])
@@ -83,28 +82,6 @@ async def delete_session(
 async def chat(*, body: ChatRequest, service: ChatServiceDep) -> ChatResponse:
     """One turn, whole reply. Without a session id a new session starts."""
     return await service.chat(body)
-
-
-@router.post("/chat/stream", tags=["chat"], response_class=EventSourceResponse)
-async def chat_stream(
-    *, body: ChatRequest, service: ChatServiceDep, request: Request
-) -> EventSourceResponse:
-    """One turn as Server-Sent Events: ``session``, ``memory``, ``delta``, ``tool_call``,
-    ``tool_result``, then ``done`` (the whole reply and its metadata) or ``error``."""
-    settings = get_settings(request)
-    events = service.stream_turn(body)
-    first = await anext(events)  # a missing session fails here, as a plain 404
-
-    async def stream() -> AsyncIterator[ServerSentEvent]:
-        yield ServerSentEvent(event=first.type, data=json.dumps(first.data))
-        async for event in events:
-            yield ServerSentEvent(event=event.type, data=json.dumps(event.data))
-
-    return EventSourceResponse(
-        stream(),
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        ping=max(1, int(settings.sse_heartbeat_seconds)),
-    )
 
 
 @router.get("/users/{user_id}/memories", tags=["memories"])

@@ -130,12 +130,15 @@ class ChatService:
             text=request.content,
             started=datetime.now(UTC),
         )
-        yield TurnEvent("session", {"session_id": session_id, "turn_id": turn.turn_id})
-
         memories = await self._recall(turn)
         yield TurnEvent(
-            "memory",
-            {"memories_used": [m.model_dump() for m in memories], "degraded": turn.degraded},
+            "session",
+            {
+                "session_id": session_id,
+                "turn_id": turn.turn_id,
+                "memories_used": [m.model_dump() for m in memories],
+                "degraded": turn.degraded,
+            },
         )
         context = TurnContext(
             user_id=user_id,

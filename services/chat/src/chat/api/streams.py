@@ -1,0 +1,175 @@
+"""Streaming transports for a turn: Server-Sent Events and a WebSocket (FastAgency's message
+taxonomy), both carrying live memory notifications for the user."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from pydantic import ValidationError
+from sse_starlette import EventSourceResponse, ServerSentEvent
+
+from chat.api.deps import ChatServiceDep, get_settings
+from chat.core.exceptions import SessionNotFound
+from chat.models.chat import ChatRequest
+from chat.models.memory import USER_ID_PATTERN
+from chat.services.chat import TurnEvent
+from chat.services.notifications import NotificationHub, notification_from
+
+logger = logging.getLogger(__name__)
+router = APIRouter()
+
+
+def hub_of(connection: Request | WebSocket) -> NotificationHub:
+    hub: NotificationHub = connection.app.state.notifications
+    return hub
+
+
+async def with_notifications(
+    events: AsyncIterator[TurnEvent], notes: asyncio.Queue[dict[str, Any]]
+) -> AsyncIterator[TurnEvent]:
+    """The turn's events, with the user's memory notifications interleaved as they arrive."""
+    iterator = aiter(events)
+    next_event: asyncio.Future[TurnEvent] = asyncio.ensure_future(anext(iterator))
+    next_note: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(notes.get())
+    try:
+        while True:
+            waiting: set[asyncio.Future[Any]] = {next_event, next_note}
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if next_note in done:
+                yield TurnEvent("memory", next_note.result())
+                next_note = asyncio.ensure_future(notes.get())
+            if next_event in done:
+                try:
+                    event = next_event.result()
+                except StopAsyncIteration:
+                    return
+                yield event
+                next_event = asyncio.ensure_future(anext(iterator))
+    finally:
+        next_note.cancel()
+        next_event.cancel()  # a turn still running is cancelled: it saves what it has
+
+
+@router.post("/chat/stream", tags=["chat"], response_class=EventSourceResponse)
+async def chat_stream(
+    *, body: ChatRequest, service: ChatServiceDep, request: Request
+) -> EventSourceResponse:
+    """One turn as Server-Sent Events: ``session`` (ids, memories used, degraded), ``delta``,
+    ``tool_call``, ``tool_result``, ``memory`` (live notifications), then ``done`` (the whole
+    reply and its metadata) or ``error``. Heartbeats keep idle proxies from closing it."""
+    settings = get_settings(request)
+    events = service.stream_turn(body)
+    first = await anext(events)  # a missing session fails here, as a plain 404
+    hub = hub_of(request)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        yield ServerSentEvent(event=first.type, data=json.dumps(first.data))
+        with hub.subscribe(body.user_id) as notes:
+            async for event in with_notifications(events, notes):
+                yield ServerSentEvent(event=event.type, data=json.dumps(event.data))
+
+    return EventSourceResponse(
+        stream(),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        ping=max(1, int(settings.sse_heartbeat_seconds)),
+    )
+
+
+WS_TYPES = {
+    "session": "workflow_started",
+    "delta": "text_message_delta",
+    "tool_call": "suggested_function_call",
+    "tool_result": "function_call_execution",
+    "memory": "memory",
+    "done": "workflow_completed",
+    "error": "error",
+}
+
+
+@router.websocket("/ws")
+async def chat_socket(
+    websocket: WebSocket,
+    service: ChatServiceDep,
+    user_id: str = Query(pattern=USER_ID_PATTERN),
+) -> None:
+    """A conversation over one socket. Client → server: ``{"type": "user_message", "content",
+    "session_id"?}`` and ``{"type": "cancel"}``. Server → client: ``workflow_started``,
+    ``text_message_delta``, ``suggested_function_call``, ``function_call_execution``,
+    ``text_message`` (the whole reply), ``workflow_completed``, ``memory``, ``error``."""
+    await websocket.accept()
+    send_lock = asyncio.Lock()
+
+    async def send(message: dict[str, Any]) -> None:
+        async with send_lock:
+            await websocket.send_json(message)
+
+    async def run_turn(request: ChatRequest) -> None:
+        try:
+            async for event in service.stream_turn(request):
+                if event.type == "done":
+                    await send({"type": "text_message", "content": event.data["reply"]})
+                await send({"type": WS_TYPES[event.type], **event.data})
+        except SessionNotFound as exc:
+            await send({"type": "error", "message": str(exc)})
+
+    async def forward(notes: asyncio.Queue[dict[str, Any]]) -> None:
+        while True:
+            await send({"type": "memory", **(await notes.get())})
+
+    turn: asyncio.Task[None] | None = None
+    with hub_of(websocket).subscribe(user_id) as notes:
+        notifier = asyncio.create_task(forward(notes))
+        try:
+            while True:
+                message = await websocket.receive_json()
+                kind = message.get("type") if isinstance(message, dict) else None
+                if kind == "cancel":
+                    if turn is not None and not turn.done():
+                        turn.cancel()
+                    continue
+                if kind not in ("user_message", "text_input"):
+                    await send({"type": "error", "message": "expected user_message or cancel"})
+                    continue
+                if turn is not None and not turn.done():
+                    await send({"type": "error", "message": "a turn is running: wait or cancel"})
+                    continue
+                try:
+                    request = ChatRequest(
+                        user_id=user_id,
+                        session_id=message.get("session_id"),
+                        message=message.get("content"),
+                    )
+                except ValidationError as exc:
+                    await send({"type": "error", "message": exc.errors()[0]["msg"]})
+                    continue
+                turn = asyncio.create_task(run_turn(request))
+        except (WebSocketDisconnect, json.JSONDecodeError) as exc:
+            logger.debug("websocket for %s closed: %r", user_id, exc)
+        finally:
+            notifier.cancel()
+            if turn is not None and not turn.done():
+                turn.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await turn
+
+
+@router.post("/events/memory-events", tags=["events"])
+async def on_memory_event(request: Request) -> dict[str, str]:
+    """daprd's deliveries of memory-events: tell the user's open streams."""
+    try:
+        event = json.loads(await request.body())
+    except ValueError:
+        return {"status": "DROP"}
+    if not isinstance(event, dict) or "type" not in event:
+        return {"status": "DROP"}
+    found = notification_from(event)
+    if found is not None:
+        user_id, notification = found
+        hub_of(request).publish(user_id, notification)
+    return {"status": "SUCCESS"}

@@ -1,0 +1,56 @@
+"""Live memory notifications for a user's open streams (SSE turns and WebSockets).
+
+chat subscribes to ``memory-events``; each delivery is fanned out, in this process, to the
+queues of that user's open streams. (daprd delivers each event to one replica of chat: with
+several replicas a stream sees the events its replica receives; see docs/chat.md.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+QUEUE_SIZE = 100
+NOTIFIED_TYPES = frozenset({"memory.created", "memory.updated", "memory.deleted", "user.forgotten"})
+
+
+class NotificationHub:
+    def __init__(self) -> None:
+        self._queues: defaultdict[str, set[asyncio.Queue[dict[str, Any]]]] = defaultdict(set)
+
+    @contextlib.contextmanager
+    def subscribe(self, user_id: str) -> Iterator[asyncio.Queue[dict[str, Any]]]:
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        self._queues[user_id].add(queue)
+        try:
+            yield queue
+        finally:
+            self._queues[user_id].discard(queue)
+            if not self._queues[user_id]:
+                del self._queues[user_id]
+
+    def publish(self, user_id: str, notification: dict[str, Any]) -> int:
+        """Hand ``notification`` to every open stream of the user; a full queue (a stream that
+        stopped reading) loses it rather than blocking delivery. Returns how many got it."""
+        delivered = 0
+        for queue in list(self._queues.get(user_id, ())):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(notification)
+                delivered += 1
+        return delivered
+
+
+def notification_from(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(user id, notification) for a memory-events CloudEvent worth telling the user about."""
+    event_type = event.get("type")
+    data = event.get("data")
+    if event_type not in NOTIFIED_TYPES or not isinstance(data, dict):
+        return None
+    user_id = data.get("user_id")
+    if not isinstance(user_id, str) or not user_id:
+        return None
+    memory = {k: data.get(k) for k in ("id", "kind", "content", "tags", "version", "updated_at")}
+    return user_id, {"event": event_type, "memory": memory if "id" in data else None}

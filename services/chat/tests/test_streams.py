@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from sidecar.testing import FakeDaprSidecar
+
+
+def memory_event(user: str, event_type: str = "memory.created") -> dict[str, Any]:
+    return {
+        "id": "outbox-1",
+        "type": event_type,
+        "source": "memory",
+        "specversion": "1.0",
+        "data": {"id": "m-9", "user_id": user, "kind": "semantic", "content": "Likes tea",
+                 "tags": [], "version": 1, "updated_at": "2026-11-22T07:00:00Z"},
+    }  # fmt: skip
+
+
+def receive_until(ws: Any, kind: str) -> list[dict[str, Any]]:
+    messages = []
+    while True:
+        message = ws.receive_json()
+        messages.append(message)
+        if message["type"] == kind:
+            return messages
+
+
+def test_websocket_turn_uses_the_fastagency_message_types(app: FastAPI) -> None:
+    client = TestClient(app)  # not entered: no lifespan, the fake sidecar is already attached
+    with client.websocket_connect("/ws?user_id=alice") as ws:
+        ws.send_json({"type": "user_message", "content": "What time is it?"})
+        messages = receive_until(ws, "workflow_completed")
+    kinds = [m["type"] for m in messages]
+    assert kinds[0] == "workflow_started"
+    assert "suggested_function_call" in kinds
+    assert "function_call_execution" in kinds
+    assert "text_message_delta" in kinds
+    text = next(m for m in messages if m["type"] == "text_message")["content"]
+    assert messages[-1]["reply"] == text
+    assert messages[-1]["user_id"] == "alice"
+
+
+def test_websocket_reports_bad_messages_and_keeps_going(app: FastAPI) -> None:
+    client = TestClient(app)  # not entered: no lifespan, the fake sidecar is already attached
+    with client.websocket_connect("/ws?user_id=alice") as ws:
+        ws.send_json({"type": "user_message", "content": "   "})
+        assert ws.receive_json() == {
+            "type": "error",
+            "message": "Value error, the message is empty: send some text in `message` (or `text`)",
+        }
+        ws.send_json({"type": "dance"})
+        assert ws.receive_json()["type"] == "error"
+        ws.send_json({"type": "user_message", "content": "hi", "session_id": "no-such-session"})
+        assert "not found" in receive_until(ws, "error")[-1]["message"]
+        ws.send_json({"type": "user_message", "content": "hi"})
+        assert receive_until(ws, "workflow_completed")[-1]["reply"]
+
+
+def test_a_memory_event_reaches_the_users_open_socket_only(
+    app: FastAPI, fake_sidecar: FakeDaprSidecar
+) -> None:
+    client = TestClient(app)
+    with (
+        client.websocket_connect("/ws?user_id=alice") as alice,
+        client.websocket_connect("/ws?user_id=bob") as bob,
+    ):
+        delivered = client.post("/events/memory-events", json=memory_event("alice"))
+        assert delivered.json() == {"status": "SUCCESS"}
+        note = alice.receive_json()
+        assert note == {
+            "type": "memory",
+            "event": "memory.created",
+            "memory": {"id": "m-9", "kind": "semantic", "content": "Likes tea", "tags": [],
+                       "version": 1, "updated_at": "2026-11-22T07:00:00Z"},
+        }  # fmt: skip
+        bob.send_json({"type": "user_message", "content": "hi"})
+        assert all(m["type"] != "memory" for m in receive_until(bob, "workflow_completed"))
+
+
+async def test_memory_events_endpoint_acks_or_drops(client: httpx.AsyncClient) -> None:
+    ok = await client.post("/events/memory-events", json=memory_event("nobody-listening"))
+    assert ok.json() == {"status": "SUCCESS"}
+    index = await client.post(
+        "/events/memory-events", json=memory_event("x", "memory.index.updated")
+    )
+    assert index.json() == {"status": "SUCCESS"}  # bookkeeping: acknowledged, ignored
+    for body in (b"not json", b"[]", b"{}"):
+        dropped = await client.post("/events/memory-events", content=body)
+        assert dropped.json() == {"status": "DROP"}
+
+
+def test_websocket_needs_a_valid_user(app: FastAPI) -> None:
+    client = TestClient(app)
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/ws?user_id=bad%20user"),
+    ):
+        pass
+    assert refused.value.code == 1008  # policy violation: the query failed validation
