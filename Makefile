@@ -68,8 +68,9 @@ docs: sync ## regenerate docs/events/*.json and docs/openapi/*.json from the cod
 	PYTHONPATH=. $(UV) run --no-sync python scripts/gen_docs.py
 
 .PHONY: bench
-bench: sync ## benchmarks (medians and ratios against a baseline measured in the same run)
+bench: sync dapr ## benchmarks (medians and ratios against a baseline measured in the same run)
 	PYTHONPATH=. $(UV) run --no-sync python bench/broker_startup.py
+	PYTHONPATH=. $(UV) run --no-sync python bench/memory_bench.py
 
 .PHONY: clean
 clean: ## remove local data, logs and caches (not the Dapr install)

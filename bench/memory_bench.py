@@ -64,11 +64,13 @@ def percentile(samples: list[float], q: float) -> float:
 
 
 def summary(samples_ms: list[float], baseline_p50: float | None = None) -> dict[str, float]:
-    p50 = statistics.median(samples_ms)
+    ok = [s for s in samples_ms if s == s]  # NaN marks a failed call
+    p50 = statistics.median(ok) if ok else float("nan")
     result = {
         "n": len(samples_ms),
+        "failed": len(samples_ms) - len(ok),
         "p50_ms": round(p50, 2),
-        "p99_ms": round(percentile(samples_ms, 0.99), 2),
+        "p99_ms": round(percentile(ok, 0.99), 2) if ok else float("nan"),
     }
     if baseline_p50:
         result["p50_vs_baseline"] = round(p50 / baseline_p50, 2)
@@ -109,12 +111,13 @@ async def seed(stack: Stack, user: str, count: int) -> float:
 
 
 async def timed(call: Callable[[], Awaitable[httpx.Response]], n: int) -> list[float]:
+    """Latencies (ms) of ``n`` sequential calls; a failed call is recorded as NaN."""
     samples = []
     for _ in range(n):
         began = time.perf_counter()
         response = await call()
-        samples.append((time.perf_counter() - began) * 1000)
-        response.raise_for_status()
+        elapsed = (time.perf_counter() - began) * 1000
+        samples.append(elapsed if response.is_success else float("nan"))
     return samples
 
 
@@ -202,12 +205,11 @@ async def timed_pairs(
     then: Callable[[], Awaitable[httpx.Response]],
     n: int,
 ) -> list[float]:
+    """Latencies of ``then`` right after each ``first`` (e.g. a search after each write)."""
     samples = []
     for _ in range(n):
-        (await first()).raise_for_status()
-        began = time.perf_counter()
-        (await then()).raise_for_status()
-        samples.append((time.perf_counter() - began) * 1000)
+        await first()
+        samples.extend(await timed(then, 1))
     return samples
 
 

@@ -115,6 +115,24 @@ def exercise(run_file: RunFile) -> None:
     assert created.status_code == 201, created.text
     listed = httpx.get(f"http://127.0.0.1:{chat.app_port}/users/{user}/memories", timeout=10)
     assert [m["content"] for m in listed.json()["items"]] == ["Prefers the night train"]
+    # A chat turn: recalled memory in the reply, the turn published, and memory deriving from it.
+    reply = httpx.post(
+        f"http://127.0.0.1:{chat.app_port}/chat",
+        json={"user_id": user, "message": "My name is Sam. Any travel tips?"},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+    assert "Prefers the night train" in reply.json()["reply"]
+    wait_until(
+        lambda: any(
+            m["content"] == "The user's name is Sam."
+            for m in httpx.get(
+                f"http://127.0.0.1:{chat.app_port}/users/{user}/memories", timeout=10
+            ).json()["items"]
+        ),
+        what="memory derived from the published turn",
+        timeout=30,
+    )
     assert memory.dapr_http_port != chat.dapr_http_port
 
 

@@ -1,0 +1,88 @@
+"""The real Agents SDK tool loop, driven by the SDK's scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+
+from chat.core.settings import ChatSettings
+from chat.main import create_app
+from chat.models.chat import ChatRequest
+from chat.services.chat import ChatService
+from chat.services.memories import memory_client
+from sidecar.state import StateStore
+from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+
+
+async def test_a_scripted_remember_call_stores_for_the_requests_user(
+    fake_sidecar: FakeDaprSidecar, memory: Any
+) -> None:
+    model = ScriptedModel(
+        [
+            ModelStep(output=[function_call("remember", {"content": "Likes chess"}, call_id="c1")]),
+            ModelStep(output=[assistant_message("Noted: chess.")]),
+        ]
+    )
+    app = create_app(ChatSettings(), model=model)
+    attach_fake_sidecar(app, fake_sidecar)
+    async with asgi_client(app) as client:
+        body = (await client.post("/chat", json={"user_id": "carol", "message": "hi"})).json()
+    assert body["reply"] == "Noted: chess."
+    assert [t["name"] for t in body["metadata"]["tools_used"]] == ["remember"]
+    (created,) = memory.created
+    assert created["path"] == "/memories/carol"  # the tool has no way to name another user
+    assert created["content"] == "Likes chess"
+    # The model saw the recalled memories in its instructions and the user's text as input.
+    assert model.first_call is not None
+    assert model.first_call.input[-1]["content"] == "hi"
+    model.assert_complete()
+
+
+async def test_a_model_failure_is_502_and_saves_nothing(
+    fake_sidecar: FakeDaprSidecar,
+) -> None:
+    model = ScriptedModel([ModelStep.raise_error(RuntimeError("provider down"))])
+    app = create_app(ChatSettings(), model=model)
+    attach_fake_sidecar(app, fake_sidecar)
+    async with asgi_client(app) as client:
+        response = await client.post("/chat", json={"user_id": "carol", "message": "hi"})
+    assert response.status_code == 502
+    assert "model failed" in response.json()["message"]
+    assert not [e for e in fake_sidecar.published if e["type"] == "conversation.turn.completed"]
+
+
+async def test_a_stream_closed_midway_saves_what_was_said_as_interrupted(
+    fake_sidecar: FakeDaprSidecar,
+) -> None:
+    settings = ChatSettings()
+    http = fake_sidecar.client()
+    from chat.services.offline_model import OfflineModel
+
+    service = ChatService(
+        store=StateStore(http, "chat-state"),
+        memory=memory_client(http, settings),
+        settings=settings,
+        model=OfflineModel(),
+        model_name="offline",
+    )
+    events = service.stream_turn(ChatRequest(user_id="dave", message="tell me something long"))
+    deltas = []
+    async for event in events:
+        if event.type == "delta":
+            deltas.append(event.data["text"])
+            if len(deltas) == 3:
+                break
+    await events.aclose()  # the client went away
+    for _ in range(50):  # the save runs on in the background
+        if fake_sidecar.published:
+            break
+        await asyncio.sleep(0.01)
+    (event,) = [e for e in fake_sidecar.published if e["type"] == "conversation.turn.completed"]
+    assert event["data"]["interrupted"] is True
+    assert event["data"]["reply"] == "".join(deltas)
+    session = (await service.list_sessions(user_id="dave")).sessions[0]
+    history = await service.history(user_id="dave", session_id=session.session_id)
+    assert history.messages[-1].interrupted is True
+    assert history.messages[-1].content == "".join(deltas)
