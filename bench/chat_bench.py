@@ -20,14 +20,13 @@ import statistics
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from agents import ModelSettings, ModelTracing
 
-from bench.memory_bench import percentile
+from bench.memory_bench import percentile, write_results
 from chat.services.agent import TOOLS, instructions_with
 from chat.services.offline_model import OfflineModel
 from tests.integration.stack import BENCH_PORTS, running_stack
@@ -143,11 +142,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     with running_stack("embedded", workdir, ports=BENCH_PORTS) as stack:
         results = asyncio.run(measure(stack.app_url(stack.ports.chat), args.turns))
-    results["when"] = datetime.now(UTC).isoformat(timespec="seconds")
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "chat.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results("chat", results)
 
 
 if __name__ == "__main__":

@@ -213,6 +213,15 @@ async def timed_pairs(
     return samples
 
 
+def write_results(name: str, results: dict[str, Any]) -> None:
+    """Stamp, save to bench/results/<name>.json and print the results of a benchmark run."""
+    results["when"] = datetime.now(UTC).isoformat(timespec="seconds")
+    out = Path("bench/results")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -222,11 +231,7 @@ def main() -> None:
     env = {"MAX_MEMORIES_PER_USER": str(2 * max(args.sizes) + 10 * args.n)}
     with running_stack("embedded", workdir, env=env, ports=BENCH_PORTS) as stack:
         results = asyncio.run(measure(stack, args.sizes, args.n))
-    results["when"] = datetime.now(UTC).isoformat(timespec="seconds")
-    out = Path("bench/results")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "memory.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    write_results("memory", results)
 
 
 if __name__ == "__main__":

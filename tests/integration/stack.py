@@ -11,7 +11,8 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,6 +123,17 @@ class Stack:
         finally:
             client.close()
         return [json.loads(fields[b"data"]) for _, fields in entries]
+
+
+def eventually(condition: Callable[[], Any], *, timeout: float = 20.0, what: str) -> Any:
+    """Poll ``condition`` until it returns something truthy; that value is returned."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def _rewrite_component(doc: dict[str, Any], *, broker_port: int, data_dir: Path) -> None:

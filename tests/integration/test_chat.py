@@ -4,29 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, eventually
 
 pytestmark = pytest.mark.integration
 
 
 def new_user() -> str:
     return f"chat-{uuid.uuid4().hex[:10]}"
-
-
-def eventually(condition: Callable[[], Any], *, timeout: float = 20.0, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def chat(stack: Stack, user: str, message: str, **extra: Any) -> dict[str, Any]:

@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.stack import Stack
+from tests.integration.stack import Stack, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +27,6 @@ def new_user() -> str:
 def via_chat(stack: Stack) -> httpx.Client:
     """A client that calls memory the way chat does: through chat's sidecar."""
     return httpx.Client(base_url=stack.sidecar(stack.ports.chat), headers=MEMORY, timeout=30)
-
-
-def eventually(condition: Callable[[], Any], *, timeout: float = 20.0, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def memory_events(stack: Stack, **match: str) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ payload. Deletions are upserts of a tombstone so that they are announced too.
 from __future__ import annotations
 
 import asyncio
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -24,6 +23,7 @@ from pydantic import BaseModel, Field
 from memory.core.exceptions import MemoryLimitReached
 from memory.models.events import EventType, IndexUpdated, UserForgotten
 from memory.models.memory import StoredMemory
+from sidecar.concurrency import KeyedLocks
 from sidecar.errors import ETagMismatch
 from sidecar.state import StateOp, StateStore, retry_on_conflict
 
@@ -76,21 +76,9 @@ def entry_for(memory: StoredMemory) -> IndexEntry:
     )
 
 
-class UserLocks:
-    """One asyncio lock per user and process: writers for a user queue here instead of
-    colliding on the index ETag (ETags still guard against other replicas)."""
-
-    def __init__(self) -> None:
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-
-    def __call__(self, user_id: str) -> asyncio.Lock:
-        lock = self._locks.get(user_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[user_id] = lock
-        return lock
+class UserLocks(KeyedLocks):
+    """One lock per user and process: writers for a user queue here instead of colliding on
+    the index ETag (ETags still guard against other replicas)."""
 
 
 class MemoryRepository:

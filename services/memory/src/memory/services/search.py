@@ -3,10 +3,8 @@ keyword overlap; keyword overlap alone when no embedder is installed."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
-import weakref
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +14,7 @@ from numpy.typing import NDArray
 
 from memory.models.memory import SearchHit, StoredEmbedding, StoredMemory
 from memory.services.embedding import TextEmbedder
+from sidecar.concurrency import KeyedLocks
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOPWORDS = """
@@ -73,14 +72,7 @@ class CorpusCache:
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
         self._entries: OrderedDict[str, UserCorpus] = OrderedDict()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
-
-    def lock(self, user_id: str) -> asyncio.Lock:
-        lock = self._locks.get(user_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[user_id] = lock
-        return lock
+        self.lock = KeyedLocks()  # single-flight corpus builds, per user
 
     def peek(self, user_id: str) -> UserCorpus | None:
         corpus = self._entries.get(user_id)
