@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 
 from tests.integration.stack import Stack, eventually
 
@@ -101,3 +104,33 @@ def test_history_survives_a_restart_of_chat(stack: Stack) -> None:
         "second message",
     ]
     assert second["session_id"] == first["session_id"]
+
+
+async def test_a_remembered_fact_reaches_the_open_websocket_live(stack: Stack) -> None:
+    """remember → memory stores it → outbox → memory-events → daprd(chat) → the user's socket."""
+    user = new_user()
+    url = f"ws://127.0.0.1:{stack.ports.chat.app}/ws?user_id={user}"
+    async with websockets.connect(url, open_timeout=10) as socket:
+        await socket.send(
+            json.dumps({"type": "user_message", "content": "Remember that I sail on weekends"})
+        )
+        seen: list[dict[str, Any]] = []
+
+        def remembered() -> bool:
+            return any(
+                m["type"] == "memory"
+                and (m.get("memory") or {}).get("content") == "I sail on weekends"
+                for m in seen
+            )
+
+        # The turn's own derived memories (episode, facts) are announced too, in any order.
+        async with asyncio.timeout(30):
+            while not remembered():
+                seen.append(json.loads(await socket.recv()))
+    kinds = [m["type"] for m in seen]
+    assert "workflow_completed" in kinds
+    note = next(
+        m for m in seen
+        if m["type"] == "memory" and m["memory"]["content"] == "I sail on weekends"
+    )  # fmt: skip
+    assert note["event"] == "memory.created"
