@@ -69,7 +69,12 @@ async def test_readyz_ready_and_memory_ok(
     fake_sidecar.invoke = memory_app([])  # type: ignore[assignment]
     body = (await client.get("/readyz")).json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"sidecar": "ok", "state:chat-state": "ok", "memory": "ok"}
+    assert body["checks"] == {
+        "sidecar": "ok",
+        "components": "ok",
+        "state:chat-state": "ok",
+        "memory": "ok",
+    }
 
 
 async def test_readyz_still_ready_when_memory_is_down(

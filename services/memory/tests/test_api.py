@@ -294,7 +294,12 @@ async def test_invalid_input_is_422_naming_the_field_and_writes_nothing(
 async def test_readyz_reports_store_and_embeddings(client: httpx.AsyncClient) -> None:
     body = (await client.get("/readyz")).json()
     assert body["status"] == "ready"
-    assert body["checks"] == {"sidecar": "ok", "state:memory-state": "ok", "embeddings": "ok"}
+    assert body["checks"] == {
+        "sidecar": "ok",
+        "components": "ok",
+        "state:memory-state": "ok",
+        "embeddings": "ok",
+    }
     assert body["details"]["embeddings"] == "all-MiniLM-L6-v2"
 
 
@@ -306,6 +311,15 @@ async def test_readyz_says_when_search_is_keyword_only(fake_sidecar: FakeDaprSid
     assert response.status_code == 200  # degraded, still ready
     assert response.json()["checks"]["embeddings"] == "degraded"
     assert "keyword-only" in response.json()["details"]["embeddings"]
+
+
+async def test_readyz_names_a_component_the_sidecar_did_not_load(
+    app: object, client: httpx.AsyncClient
+) -> None:
+    app.state.sidecar.dapr.components.remove("pubsub")  # type: ignore[attr-defined]
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["details"]["components"] == "not loaded: pubsub"
 
 
 async def test_readyz_is_503_when_the_store_fails(

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, Request
@@ -63,6 +64,22 @@ async def check_sidecar(http: httpx.AsyncClient, readiness: Readiness) -> None:
         )
 
 
+async def check_components(dapr: Any, names: list[str], readiness: Readiness) -> None:
+    """Ask the sidecar (gRPC metadata API, through the SDK client) whether the components this
+    app relies on are loaded: a missing or mis-scoped resource file shows up here by name."""
+    try:
+        metadata = await asyncio.wait_for(dapr.get_metadata(), timeout=5)
+    except Exception as exc:  # the SDK raises DaprGrpcError or grpc errors
+        readiness.record("components", "failed", f"metadata unavailable: {exc!r}"[:300])
+        return
+    loaded = {c.name for c in metadata.registered_components}
+    missing = [n for n in names if n not in loaded]
+    if missing:
+        readiness.record("components", "failed", "not loaded: " + ", ".join(missing))
+    else:
+        readiness.record("components", "ok", ", ".join(sorted(loaded)))
+
+
 async def check_state_store(store: StateStore, readiness: Readiness) -> None:
     """Round trip through the store: write a per-instance probe key, read it back, delete it."""
     key = f"readyz-probe-{instance_id()}"
@@ -101,6 +118,10 @@ def health_router(*extra_checks: ExtraCheck) -> APIRouter:
         """Readiness: 200 when every required check passed, else 503; the body says which."""
         readiness = Readiness()
         await check_sidecar(sidecar.http, readiness)
+        settings = sidecar.settings
+        await check_components(
+            sidecar.dapr, [settings.state_store, settings.pubsub_name], readiness
+        )
         await check_state_store(store, readiness)
         for check in extra_checks:
             await check(request, readiness)

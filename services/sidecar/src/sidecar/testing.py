@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -180,9 +181,25 @@ class FakeDaprSidecar:
         return httpx.Response(204)
 
 
+@dataclass
+class FakeDaprClient:
+    """The few SDK client calls the apps make (the metadata API), answered from ``components``."""
+
+    components: list[str]
+
+    async def get_metadata(self) -> Any:
+        registered = [SimpleNamespace(name=n, type="fake", version="v1") for n in self.components]
+        return SimpleNamespace(registered_components=registered)
+
+    async def close(self) -> None:
+        return None
+
+
 def attach_fake_sidecar(app: FastAPI, fake: FakeDaprSidecar) -> None:
-    """Stand in for the lifespan: give ``app`` a Sidecar whose HTTP client is ``fake``."""
-    app.state.sidecar = Sidecar(settings=app.state.settings, http=fake.client(), dapr=None)
+    """Stand in for the lifespan: give ``app`` a Sidecar whose clients are fakes."""
+    settings = app.state.settings
+    dapr = FakeDaprClient(components=[*sorted(fake.stores), settings.pubsub_name])
+    app.state.sidecar = Sidecar(settings=settings, http=fake.client(), dapr=dapr)
 
 
 @asynccontextmanager
