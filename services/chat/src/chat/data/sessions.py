@@ -77,7 +77,9 @@ class SessionRepository:
             current = (
                 SessionDocument.model_validate(entry.value)
                 if entry.value is not None
-                else SessionDocument(session_id=session_id, user_id=user_id, created_at=turn.completed_at)
+                else SessionDocument(
+                    session_id=session_id, user_id=user_id, created_at=turn.completed_at
+                )
             )
             updated = current.model_copy(update={"messages": [*current.messages, *messages]})
             key = session_key(user_id, session_id)
@@ -138,6 +140,8 @@ class SessionRepository:
             entry = await self._store.get(sessions_key(user_id))
             index = SessionIndex.model_validate(entry.value) if entry.value else SessionIndex()
             updated = SessionIndex(sessions=change(index.sessions))
-            await self._store.save(sessions_key(user_id), updated.model_dump(mode="json"), etag=entry.etag)
+            await self._store.save(
+                sessions_key(user_id), updated.model_dump(mode="json"), etag=entry.etag
+            )
 
         await retry_on_conflict(attempt)

@@ -7,13 +7,12 @@ from urllib.parse import quote
 
 import httpx
 
-from sidecar.errors import InvocationFailed
-
 from chat.models.memory import MemoryList, SearchHit, SearchResults
+from sidecar.errors import InvocationFailed
 
 
 class MemoryClient:
-    """Calls memory's API as ``<sidecar>/<path>`` with the ``dapr-app-id`` header (dapr-notes §1.1)."""
+    """Calls memory's API as ``<sidecar>/<path>`` with the ``dapr-app-id`` header."""
 
     def __init__(self, http: httpx.AsyncClient, *, app_id: str, timeout_seconds: float) -> None:
         self._http = http
@@ -21,7 +20,9 @@ class MemoryClient:
         self._timeout = httpx.Timeout(timeout_seconds)
 
     async def list_memories(self, user_id: str, *, limit: int = 50) -> MemoryList:
-        data = await self._call("GET", f"/memories/{quote(user_id, safe='')}", params={"limit": limit})
+        data = await self._call(
+            "GET", f"/memories/{quote(user_id, safe='')}", params={"limit": limit}
+        )
         return MemoryList.model_validate(data)
 
     async def create_memory(
@@ -61,8 +62,9 @@ class MemoryClient:
         if not response.is_success:
             # 4xx here means chat sent something memory refuses (or Dapr denied the call):
             # a fault of this deployment, not of the end user's request.
+            status = response.status_code
             raise InvocationFailed(
-                f"memory answered {method} {path} with {response.status_code}: {response.text[:200]}",
-                status_code=response.status_code,
+                f"memory answered {method} {path} with {status}: {response.text[:200]}",
+                status_code=status,
             )
         return response.json()
