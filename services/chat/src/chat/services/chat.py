@@ -263,8 +263,6 @@ class ChatService:
     def _save_in_background(
         self, turn: _Turn, reply: str, context: TurnContext, *, interrupted: bool
     ) -> None:
-        task = asyncio.get_event_loop().create_task(
-            self._save(turn, reply, context, interrupted=interrupted)
-        )
+        task = asyncio.create_task(self._save(turn, reply, context, interrupted=interrupted))
         _background.add(task)
         task.add_done_callback(_background.discard)
