@@ -10,9 +10,9 @@ from starlette.requests import HTTPConnection
 
 from chat.core.settings import ChatSettings
 from chat.models.chat import SESSION_ID_PATTERN
-from chat.models.memory import USER_ID_PATTERN
 from chat.services.chat import ChatService
 from chat.services.memories import MemoryAccess, memory_access, memory_client
+from sidecar.contracts import USER_ID_PATTERN
 from sidecar.deps import SidecarDep, StateStoreDep
 
 

@@ -17,9 +17,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from chat.api.deps import ChatServiceDep, get_settings
 from chat.core.exceptions import SessionNotFound
 from chat.models.chat import ChatRequest
-from chat.models.memory import USER_ID_PATTERN
 from chat.services.chat import TurnEvent
 from chat.services.notifications import NotificationHub, notification_from
+from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -165,11 +165,11 @@ async def on_memory_event(request: Request) -> dict[str, str]:
     try:
         event = json.loads(await request.body())
     except ValueError:
-        return {"status": "DROP"}
+        return DROP
     if not isinstance(event, dict) or "type" not in event:
-        return {"status": "DROP"}
+        return DROP
     found = notification_from(event)
     if found is not None:
         user_id, notification = found
         hub_of(request).publish(user_id, notification)
-    return {"status": "SUCCESS"}
+    return SUCCESS

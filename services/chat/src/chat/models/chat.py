@@ -12,8 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from chat.models.memory import UserId
+from sidecar.contracts import REF_ID_PATTERN
 
-SESSION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+SESSION_ID_PATTERN = REF_ID_PATTERN
 SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
 MAX_CHARS = 8000
 

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
+from sidecar.contracts import USER_ID_PATTERN
+
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 
 

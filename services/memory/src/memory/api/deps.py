@@ -8,8 +8,8 @@ from uuid import UUID
 from fastapi import Depends, Path, Request
 
 from memory.core.settings import MemorySettings
-from memory.models.memory import USER_ID_PATTERN
 from memory.services.memories import MemoryRuntime, MemoryService
+from sidecar.contracts import USER_ID_PATTERN
 from sidecar.deps import StateStoreDep
 
 

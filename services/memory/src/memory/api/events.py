@@ -11,15 +11,11 @@ from pydantic import ValidationError
 
 from memory.api.deps import MemoryServiceDep
 from memory.models.events import TURN_COMPLETED, CloudEvent, ConversationTurn
+from sidecar.contracts import DROP, SUCCESS
 
 logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["events"])
-
-# daprd reads these statuses (case-sensitive) from a 2xx answer: SUCCESS acks, DROP drops the
-# message (to the dead-letter topic when one is set), RETRY redelivers. A non-2xx answer retries.
-SUCCESS: dict[str, str] = {"status": "SUCCESS"}
-DROP: dict[str, str] = {"status": "DROP"}
 
 
 def parse_turn(body: bytes) -> ConversationTurn | None:

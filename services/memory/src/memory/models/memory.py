@@ -17,8 +17,8 @@ from pydantic import (
     model_validator,
 )
 
-USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
-REF_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+from sidecar.contracts import REF_ID_PATTERN, USER_ID_PATTERN
+
 MAX_CONTENT = 4000
 MAX_TAGS = 16
 
