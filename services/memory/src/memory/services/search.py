@@ -8,6 +8,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
@@ -59,8 +60,9 @@ class UserCorpus:
     memories: list[StoredMemory]
     vectors: NDArray[np.float32] | None  # (n, d), rows L2-normalised; None in keyword mode
 
+    @cached_property
     def rows_by_id(self) -> dict[str, tuple[int, int]]:
-        """memory id -> (memory version, row)."""
+        """memory id -> (memory version, row); built once per corpus."""
         return {str(m.id): (m.version, row) for row, m in enumerate(self.memories)}
 
 
@@ -91,7 +93,7 @@ class CorpusCache:
 
 def stale_ids(previous: UserCorpus | None, wanted: dict[str, int]) -> list[str]:
     """Ids in the index (``wanted``: id -> version) that ``previous`` lacks or holds older."""
-    rows = previous.rows_by_id() if previous is not None else {}
+    rows = previous.rows_by_id if previous is not None else {}
     return [i for i, version in wanted.items() if rows.get(i, (0, 0))[0] != version]
 
 
@@ -106,7 +108,7 @@ def refresh_corpus(
     kept_memories: list[StoredMemory] = []
     kept_rows: list[int] = []
     if previous is not None:
-        for memory_id, (memory_version, row) in previous.rows_by_id().items():
+        for memory_id, (memory_version, row) in previous.rows_by_id.items():
             if wanted.get(memory_id) == memory_version:
                 kept_memories.append(previous.memories[row])
                 kept_rows.append(row)
