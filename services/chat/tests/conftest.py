@@ -37,7 +37,8 @@ class FakeMemory:
             )
         if request.method == "POST" and path.startswith("/memories/"):
             body = json.loads(request.content)
-            self.created.append({"path": path, **body})
+            key = request.headers.get("idempotency-key")
+            self.created.append({"path": path, "idempotency_key": key, **body})
             return httpx.Response(201, json={"id": "m-new", **body})
         if path == "/healthz":
             return httpx.Response(200, json={"status": "ok"})

@@ -34,6 +34,8 @@ async def test_a_scripted_remember_call_stores_for_the_requests_user(
     (created,) = memory.created
     assert created["path"] == "/memories/carol"  # the tool has no way to name another user
     assert created["content"] == "Likes chess"
+    # Safe to retry: one memory per tool call of this turn.
+    assert created["idempotency_key"] == f"{body['metadata']['turn_id']}:c1"
     # The model saw the recalled memories in its instructions and the user's text as input.
     assert model.first_call is not None
     assert model.first_call.input[-1]["content"] == "hi"

@@ -340,3 +340,61 @@ async def test_app_token_is_required_when_configured() -> None:
         authorized = {"dapr-api-token": "app-token-for-tests"}
         assert (await client.get("/memories/alice", headers=authorized)).status_code == 200
         assert (await client.get("/healthz")).status_code == 200
+
+
+# -- idempotent create ------------------------------------------------------------------------
+async def test_a_retried_create_with_the_same_key_stores_one_memory(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    body = {"kind": "semantic", "content": "Plays the cello"}
+    headers = {"Idempotency-Key": "turn-1:call-1"}
+    first = await client.post("/memories/alice", json=body, headers=headers)
+    again = await asyncio.gather(
+        *(client.post("/memories/alice", json=body, headers=headers) for _ in range(3))
+    )
+    assert first.status_code == 201
+    assert [r.status_code for r in again] == [200, 200, 200]
+    assert {r.json()["id"] for r in again} == {first.json()["id"]}
+    listed = (await client.get("/memories/alice")).json()
+    assert listed["total"] == 1
+    created = [e for e in fake_sidecar.published if e["type"] == "memory.created"]
+    assert len(created) == 1
+    # The key belongs to the user: another user's same key is another memory.
+    other = await client.post("/memories/bob", json=body, headers=headers)
+    assert other.status_code == 201
+    assert other.json()["id"] != first.json()["id"]
+
+
+async def test_a_reused_key_with_another_body_or_after_delete_is_refused(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    headers = {"Idempotency-Key": "k1"}
+    first = await client.post(
+        "/memories/alice", json={"kind": "semantic", "content": "a"}, headers=headers
+    )
+    assert first.status_code == 201
+    keys = live_keys(fake_sidecar)
+    changed = await client.post(
+        "/memories/alice", json={"kind": "semantic", "content": "b"}, headers=headers
+    )
+    assert changed.status_code == 409
+    assert changed.json()["error"] == "idempotency_key_reused"
+    assert live_keys(fake_sidecar) == keys
+    assert (await client.delete(f"/memories/alice/{first.json()['id']}")).status_code == 204
+    replay = await client.post(
+        "/memories/alice", json={"kind": "semantic", "content": "a"}, headers=headers
+    )
+    assert replay.status_code == 409
+    assert (await client.get("/memories/alice")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("key", ["", "has space", "x" * 201, "semi;colon"])
+async def test_a_malformed_idempotency_key_is_422(client: httpx.AsyncClient, key: str) -> None:
+    response = await client.post(
+        "/memories/alice",
+        json={"kind": "semantic", "content": "a"},
+        headers={"Idempotency-Key": key},
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
+    assert (await client.get("/memories/alice")).json()["total"] == 0

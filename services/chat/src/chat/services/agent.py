@@ -15,6 +15,7 @@ from agents import (
     function_tool,
     set_tracing_disabled,
 )
+from agents.tool_context import ToolContext
 from openai import AsyncOpenAI
 
 from chat.core.settings import ChatSettings
@@ -76,9 +77,7 @@ async def recall_memories(ctx: RunContextWrapper[TurnContext], query: str) -> st
 
 
 @function_tool
-async def remember(
-    ctx: RunContextWrapper[TurnContext], content: str, kind: str = "semantic"
-) -> str:
+async def remember(ctx: ToolContext[TurnContext], content: str, kind: str = "semantic") -> str:
     """Store something about the user for later conversations.
 
     Args:
@@ -95,6 +94,8 @@ async def remember(
             content=content[:4000],
             tags=["remembered"],
             source={"type": "conversation", "session_id": turn.session_id, "turn_id": turn.turn_id},
+            # One memory per tool call, however often the call is retried on its way.
+            idempotency_key=f"{turn.turn_id}:{ctx.tool_call_id}",
         )
     except InvocationFailed:
         return "Could not store it: the memory service is unavailable."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 
 from memory.api.deps import MemoryIdPath, MemoryServiceDep, UserIdPath, get_runtime
 from memory.models.memory import (
@@ -56,12 +56,43 @@ async def list_memories(
     return await service.list_page(user_id=user_id, limit=limit, kind=kind, tags=tag, cursor=cursor)
 
 
-@router.post("/memories/{user_id}", status_code=status.HTTP_201_CREATED)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Makes the create safe to retry: the same key returns the memory the "
+        "first request stored (200) instead of storing it again.",
+    ),
+]
+
+
+@router.post(
+    "/memories/{user_id}",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        200: {"model": Memory, "description": "A retry: the memory this Idempotency-Key stored."},
+        409: {"description": "Memory limit reached, or the Idempotency-Key was used for "
+              "another memory (or one since deleted)."},
+    },
+)  # fmt: skip
 async def create_memory(
-    *, user_id: UserIdPath, body: MemoryCreate, service: MemoryServiceDep
+    *,
+    user_id: UserIdPath,
+    body: MemoryCreate,
+    service: MemoryServiceDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
 ) -> Memory:
     """Store a new memory for the user (announced as ``memory.created``)."""
-    return await service.create(user_id=user_id, data=body)
+    memory, created = await service.create(
+        user_id=user_id, data=body, idempotency_key=idempotency_key
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return memory
 
 
 @router.get("/memories/{user_id}/search")

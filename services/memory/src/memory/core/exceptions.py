@@ -14,3 +14,7 @@ class MemoryLimitReached(Exception):
 
 class InvalidCursor(ValueError):
     """A pagination cursor that this API did not hand out."""
+
+
+class IdempotencyKeyReused(Exception):
+    """An ``Idempotency-Key`` already used for a different memory, or for one since deleted."""

@@ -16,7 +16,7 @@ from typing import Literal
 
 import httpx
 
-from memory.core.exceptions import InvalidCursor
+from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor
 from memory.core.settings import MemorySettings
 from memory.data.repository import IndexEntry, MemoryRepository, UserLocks
 from memory.models.events import ConversationTurn
@@ -92,6 +92,10 @@ class MemoryRuntime:
         )
 
 
+# Ids of memories created with an Idempotency-Key: uuid5(this, "<user>\n<key>").
+IDEMPOTENCY_NAMESPACE = uuid.UUID("7d1f3c52-3f0e-4a51-9a7c-6b0f1f1e2d3c")
+
+
 def encode_cursor(entry: IndexEntry) -> str:
     raw = json.dumps({"t": entry.created_at.isoformat(), "i": entry.id}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -121,14 +125,36 @@ class MemoryService:
         )
 
     # -- single memories ---------------------------------------------------------------------
-    async def create(self, *, user_id: str, data: MemoryCreate) -> Memory:
+    async def create(
+        self, *, user_id: str, data: MemoryCreate, idempotency_key: str | None = None
+    ) -> tuple[Memory, bool]:
+        """Store a new memory; return it and whether it was created now.
+
+        With an ``idempotency_key`` the id is derived from it, so a repeated request (a retry
+        after a timeout, by the caller or by its sidecar) returns the memory the first one
+        stored instead of storing it twice. Reusing a key for another body, or after that
+        memory was deleted, is refused.
+        """
+        memory_id = (
+            uuid.uuid4()
+            if idempotency_key is None
+            else uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{idempotency_key}")
+        )
         (embedding,) = await self._embed([data.content])
         memory = self._new(
-            user_id, memory_id=uuid.uuid4(), kind=data.kind, content=data.content,
+            user_id, memory_id=memory_id, kind=data.kind, content=data.content,
             tags=data.tags, source=data.source, embedding=embedding,
         )  # fmt: skip
-        await self._repository.add(user_id, [memory])
-        return memory.public()
+        if await self._repository.add(user_id, [memory]):
+            return memory.public(), True
+        existing = await self._repository.get(user_id, str(memory_id))
+        if existing is None:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key stored a memory that was deleted since"
+            )
+        if (existing.kind, existing.content, existing.tags) != (data.kind, data.content, data.tags):
+            raise IdempotencyKeyReused("this Idempotency-Key was used with a different memory")
+        return existing.public(), False
 
     async def get(self, *, user_id: str, memory_id: uuid.UUID) -> Memory | None:
         memory = await self._repository.get(user_id, str(memory_id))

@@ -33,12 +33,16 @@ class MemoryClient:
         content: str,
         tags: list[str],
         source: dict[str, str] | None = None,
+        idempotency_key: str,
     ) -> dict[str, Any]:
+        """Create a memory. The key makes the call safe to retry (by the sidecar's resiliency
+        policy too): memory stores at most one memory per key."""
         body: dict[str, Any] = {"kind": kind, "content": content, "tags": tags}
         if source is not None:
             body["source"] = source
         path = f"/memories/{quote(user_id, safe='')}"
-        result: dict[str, Any] = await self._call("POST", path, json=body)
+        headers = {"Idempotency-Key": idempotency_key}
+        result: dict[str, Any] = await self._call("POST", path, json=body, headers=headers)
         return result
 
     async def search(self, user_id: str, query: str, *, k: int) -> list[SearchHit]:
@@ -52,8 +56,9 @@ class MemoryClient:
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
+            headers = {**self._headers, **kwargs.pop("headers", {})}
             response = await self._http.request(
-                method, path, headers=self._headers, timeout=self._timeout, **kwargs
+                method, path, headers=headers, timeout=self._timeout, **kwargs
             )
         except httpx.TimeoutException as exc:
             raise InvocationFailed(f"memory did not answer {method} {path} in time") from exc
