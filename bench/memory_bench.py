@@ -80,7 +80,9 @@ def summary(samples_ms: list[float], baseline_p50: float | None = None) -> dict[
 async def seed(stack: Stack, user: str, count: int) -> float:
     embedder = load_default_embedder()
     started = time.perf_counter()
-    async with httpx.AsyncClient(base_url=stack.sidecar(stack.ports.memory), timeout=120) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.sidecar(stack.ports.memory), headers=stack.auth, timeout=120
+    ) as http:
         repository = MemoryRepository(
             StateStore(http, "memory-state"),
             locks=UserLocks(),
@@ -142,7 +144,7 @@ async def throughput(
 async def measure(stack: Stack, sizes: list[int], n: int) -> dict[str, Any]:
     results: dict[str, Any] = {"sizes": {}}
     async with httpx.AsyncClient(
-        base_url=stack.sidecar(stack.ports.chat), headers=MEMORY, timeout=120
+        base_url=stack.sidecar(stack.ports.chat), headers={**MEMORY, **stack.auth}, timeout=120
     ) as memory:
         baseline = await timed(lambda: memory.get("/healthz"), n)
         base_p50 = statistics.median(baseline)
@@ -154,14 +156,19 @@ async def measure(stack: Stack, sizes: list[int], n: int) -> dict[str, Any]:
             user = f"bench-{size}-{uuid.uuid4().hex[:6]}"
             seconds = await seed(stack, user, size)
             results["sizes"][str(size)] = {"seed_seconds": round(seconds, 1)} | await measure_user(
-                memory, stack.app_url(stack.ports.memory), user, base_p50, n
+                memory, stack.app_url(stack.ports.memory), stack.app_auth, user, base_p50, n
             )
             print(json.dumps({str(size): results["sizes"][str(size)]}), flush=True)
     return results
 
 
 async def measure_user(
-    memory: httpx.AsyncClient, app_url: str, user: str, base_p50: float, n: int
+    memory: httpx.AsyncClient,
+    app_url: str,
+    app_auth: dict[str, str],
+    user: str,
+    base_p50: float,
+    n: int,
 ) -> dict[str, Any]:
     counter = iter(range(10**9))
 
@@ -179,7 +186,7 @@ async def measure_user(
     # The first search builds the user's corpus (every memory and vector read once). Measured
     # straight at the app: through Dapr, the 2 s resiliency timeout for memory calls applies.
     first = time.perf_counter()
-    async with httpx.AsyncClient(base_url=app_url, timeout=120) as direct:
+    async with httpx.AsyncClient(base_url=app_url, headers=app_auth, timeout=120) as direct:
         (
             await direct.get(f"/memories/{user}/search", params={"q": "music", "k": 5})
         ).raise_for_status()

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make the pinned Dapr runtime (daprd, placement, scheduler) and CLI available under
+# Make the pinned Dapr runtime (daprd, placement, scheduler, sentry) and CLI available under
 # $DAPR_RUNTIME_PATH/.dapr/bin (default ~/.dapr/bin), where the `dapr` CLI looks for them.
 #
 # Idempotent. In order:
@@ -40,7 +40,7 @@ die() { printf '[install-dapr] error: %s\n' "$*" >&2; exit 1; }
 
 installed_ok() {
   local v cli
-  for b in daprd placement scheduler dapr; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
+  for b in daprd placement scheduler sentry dapr; do [[ -x "$BIN_DIR/$b" ]] || return 1; done
   v="$("$BIN_DIR/daprd" --version 2>/dev/null | tail -n1 || true)"
   cli="$("$BIN_DIR/dapr" version --output json 2>/dev/null || true)"
   [[ "$v" == "$DAPR_VERSION" ]] || return 1
@@ -68,7 +68,7 @@ fetch_release() {
     "https://github.com/dapr/dapr/releases/download/v$DAPR_VERSION/daprd_$plat.tar.gz" 2>/dev/null || return 1
   log "downloading Dapr $DAPR_VERSION and CLI $DAPR_CLI_VERSION release archives"
   for pair in "dapr/v$DAPR_VERSION/daprd" "dapr/v$DAPR_VERSION/placement" \
-    "dapr/v$DAPR_VERSION/scheduler" "cli/v$DAPR_CLI_VERSION/dapr"; do
+    "dapr/v$DAPR_VERSION/scheduler" "dapr/v$DAPR_VERSION/sentry" "cli/v$DAPR_CLI_VERSION/dapr"; do
     local repo="${pair%%/*}" rest="${pair#*/}" tag name
     tag="${rest%%/*}"
     name="${rest#*/}"
@@ -80,7 +80,7 @@ fetch_release() {
     tar -xzf "$tmp/$name.tar.gz" -C "$tmp" "$name"
   done
   mkdir -p "$BIN_DIR"
-  for b in daprd placement scheduler dapr; do install -m 0755 "$tmp/$b" "$BIN_DIR/$b"; done
+  for b in daprd placement scheduler sentry dapr; do install -m 0755 "$tmp/$b" "$BIN_DIR/$b"; done
   rm -rf "$tmp"
 }
 
@@ -118,6 +118,7 @@ build_from_go() {
     go build -trimpath -tags="$tags" -ldflags "$ldflags" -o "$CACHE_DIR/out/daprd" ./cmd/daprd
     go build -trimpath -ldflags "$ldflags" -o "$CACHE_DIR/out/placement" ./cmd/placement
     go build -trimpath -ldflags "$ldflags" -o "$CACHE_DIR/out/scheduler" ./cmd/scheduler
+    go build -trimpath -ldflags "$ldflags" -o "$CACHE_DIR/out/sentry" ./cmd/sentry
   )
   # The CLI: built inside its downloaded module too (`go install cli@version` also asks the
   # proxy for the module's version list, which the proxy here refuses). Its binary is `dapr`.
@@ -133,7 +134,7 @@ build_from_go() {
       -o "$CACHE_DIR/out/cli" .
   )
   mkdir -p "$BIN_DIR"
-  for b in daprd placement scheduler; do install -m 0755 "$CACHE_DIR/out/$b" "$BIN_DIR/$b"; done
+  for b in daprd placement scheduler sentry; do install -m 0755 "$CACHE_DIR/out/$b" "$BIN_DIR/$b"; done
   install -m 0755 "$CACHE_DIR/out/cli" "$BIN_DIR/dapr"
   log "built in $(($(date +%s) - started)) s"
 }

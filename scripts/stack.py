@@ -1,5 +1,10 @@
-"""Start and stop the local stack: the embedded broker, Dapr placement, and both apps with their
-sidecars through the real CLI (`dapr run -f`).
+"""Start and stop the local stack: the embedded broker, Dapr placement and Sentry, and both apps
+with their sidecars through the real CLI (`dapr run -f`).
+
+Security is on as in a deployment: API tokens both ways, generated for every run (never
+written to the repository; `.run/tokens.env` holds them for the run's duration), mTLS between
+the sidecars from a Sentry with a fresh certificate authority, and the access control of
+components/config.yaml (memory accepts calls from chat only).
 
     uv run python scripts/stack.py run [--resources embedded|redis]   # what `make run` does
     uv run python scripts/stack.py stop                                # what `make stop` does
@@ -14,6 +19,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +40,16 @@ COMPONENTS = ROOT / "components"
 DATA_DIR = ROOT / "data"
 STATE_DIR = ROOT / ".run"
 PID_FILE = STATE_DIR / "stack.pids"
+TOKENS_FILE = STATE_DIR / "tokens.env"
+SENTRY_DIR = STATE_DIR / "sentry"
+SENTRY_CONFIG = COMPONENTS / "sentry.yaml"
+# With mTLS on in the configuration, the CLI starts every daprd with
+# --sentry-address localhost:50001 (cli pkg/standalone/run.go: sentryDefaultAddress).
+CLI_SENTRY_PORT = 50001
 RESOURCE_SETS = ("embedded", "redis")
+API_TOKEN_HEADER = "dapr-api-token"  # noqa: S105 (a header name)
+# An OTLP/gRPC collector (host:port) for the sidecars' spans; unset, spans are not exported.
+OTEL_ENDPOINT_ENV = "DAPR_OTEL_ENDPOINT"
 
 
 def runtime_bin(name: str) -> Path:
@@ -213,7 +229,9 @@ def start_valkey(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess:
     return process
 
 
-def start_placement(port: int, *, log_dir: Path) -> ManagedProcess:
+def start_placement(port: int, *, sentry: Sentry, log_dir: Path) -> ManagedProcess:
+    """Placement, serving the sidecars over mTLS with a certificate from ``sentry`` (daprd
+    with mTLS on speaks TLS to it)."""
     # Placement also listens for its raft peers (127.0.0.1:8201 by default): pin that too.
     healthz_port, metrics_port, raft_port = port + 100, port + 101, port + 102
     process = start_process(
@@ -227,6 +245,9 @@ def start_placement(port: int, *, log_dir: Path) -> ManagedProcess:
             "--metrics-listen-address", "127.0.0.1",
             "--metrics-port", str(metrics_port),
             "--initial-cluster", f"dapr-placement-0=127.0.0.1:{raft_port}",
+            "--tls-enabled",
+            "--sentry-address", sentry.address,
+            "--trust-anchors-file", sentry.trust_anchors_file,
         ],
         log_dir=log_dir,
     )  # fmt: skip
@@ -236,6 +257,99 @@ def start_placement(port: int, *, log_dir: Path) -> ManagedProcess:
         watch=[process],
     )
     return process
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The two Dapr API tokens of one run: app -> sidecar and sidecar -> app."""
+
+    dapr_api: str
+    app_api: str
+
+    @classmethod
+    def generate(cls) -> Tokens:
+        return cls(dapr_api=secrets.token_hex(32), app_api=secrets.token_hex(32))
+
+    def env(self) -> dict[str, str]:
+        """For the sidecar and the app alike (the apps refuse to start without them)."""
+        return {
+            "DAPR_API_TOKEN": self.dapr_api,
+            "APP_API_TOKEN": self.app_api,
+            "REQUIRE_DAPR_TOKENS": "true",
+        }
+
+    def sidecar_headers(self) -> dict[str, str]:
+        return {API_TOKEN_HEADER: self.dapr_api}
+
+    def write(self, path: Path) -> None:
+        """For the user's own curl calls while the stack runs (removed when it stops)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        tokens = {"DAPR_API_TOKEN": self.dapr_api, "APP_API_TOKEN": self.app_api}
+        path.write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))
+
+
+@dataclass(frozen=True)
+class Sentry:
+    process: ManagedProcess
+    address: str
+    trust_anchors_file: Path
+
+    @property
+    def trust_anchors(self) -> str:
+        """The root certificate (PEM) the sidecars need as DAPR_TRUST_ANCHORS."""
+        return self.trust_anchors_file.read_text()
+
+
+def start_sentry(
+    port: int, *, healthz_port: int, metrics_port: int, creds_dir: Path, log_dir: Path
+) -> Sentry:
+    """Dapr's certificate authority, with a fresh self-signed root in ``creds_dir``."""
+    shutil.rmtree(creds_dir, ignore_errors=True)
+    creds_dir.mkdir(parents=True, mode=0o700)
+    process = start_process(
+        "sentry",
+        [
+            runtime_bin("sentry"),
+            "--config", SENTRY_CONFIG,
+            "--issuer-credentials", creds_dir,
+            "--trust-domain", "localhost",
+            "--listen-address", "127.0.0.1",
+            "--port", str(port),
+            "--healthz-listen-address", "127.0.0.1",
+            "--healthz-port", str(healthz_port),
+            "--metrics-listen-address", "127.0.0.1",
+            "--metrics-port", str(metrics_port),
+        ],
+        log_dir=log_dir,
+    )  # fmt: skip
+    wait_until(
+        lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz") and port_open(port),
+        what=f"sentry on 127.0.0.1:{port}",
+        watch=[process],
+    )
+    return Sentry(
+        process=process, address=f"127.0.0.1:{port}", trust_anchors_file=creds_dir / "ca.crt"
+    )
+
+
+def staged_config(source: Path, *, otel_endpoint: str | None, target: Path) -> Path:
+    """The sidecar Configuration, with an OTLP exporter when an endpoint is given."""
+    if not otel_endpoint:
+        return source
+    doc = yaml.safe_load(source.read_text())
+    doc["spec"].setdefault("tracing", {})["otel"] = {
+        "endpointAddress": otel_endpoint,
+        "isSecure": False,
+        "protocol": "grpc",
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(
+        f"# Generated by scripts/stack.py from {source.name}; do not edit.\n"
+        + yaml.safe_dump(doc, sort_keys=False)
+    )
+    return target
 
 
 @dataclass(frozen=True)
@@ -273,14 +387,21 @@ class RunFile:
     def placement_port(self) -> int:
         return int(str(self.data["common"]["placementHostAddress"]).rsplit(":", 1)[1])
 
-    def with_resources(self, resource_set: str) -> RunFile:
-        """The same run file with another resource set in place of ``embedded``."""
-        if resource_set == "embedded":
+    @property
+    def config_file(self) -> Path:
+        return (self.path.parent / self.data["common"]["configFilePath"]).resolve()
+
+    def staged(self, resource_set: str, *, config_file: Path | None = None) -> RunFile:
+        """The same run file with another resource set in place of ``embedded`` and, if
+        given, another sidecar Configuration."""
+        config_file = config_file or self.config_file
+        if resource_set == "embedded" and config_file == self.config_file:
             return self
         data = yaml.safe_load(yaml.safe_dump(self.data))
         data["common"]["resourcesPaths"] = [
             p.replace("/embedded", f"/{resource_set}") for p in data["common"]["resourcesPaths"]
         ]
+        data["common"]["configFilePath"] = os.path.relpath(config_file, self.path.parent)
         path = self.path.with_name(f"dapr.{resource_set}.generated.yaml")
         path.write_text(
             f"# Generated by scripts/stack.py from {self.path.name}; do not edit.\n"
@@ -300,10 +421,11 @@ def component_port(resource_set: str, component: str, key: str) -> int:
     raise LookupError(f"{component}.{key} not found in components/{resource_set}")
 
 
-def app_healthy_through_sidecar(app: AppSpec) -> bool:
+def app_healthy_through_sidecar(app: AppSpec, tokens: Tokens) -> bool:
     """The app answers /healthz when called through its own sidecar."""
     return http_ok(
-        f"http://127.0.0.1:{app.dapr_http_port}/healthz", headers={"dapr-app-id": app.app_id}
+        f"http://127.0.0.1:{app.dapr_http_port}/healthz",
+        headers={"dapr-app-id": app.app_id, **tokens.sidecar_headers()},
     )
 
 
@@ -318,10 +440,17 @@ def start_dapr_run(run_file: RunFile, *, log_dir: Path, env: dict[str, str]) -> 
 
 
 def run(resource_set: str) -> int:
-    run_file = RunFile.load().with_resources(resource_set)
+    base = RunFile.load()
+    config = staged_config(
+        base.config_file,
+        otel_endpoint=os.environ.get(OTEL_ENDPOINT_ENV),
+        target=STATE_DIR / "config.generated.yaml",
+    )
+    run_file = base.staged(resource_set, config_file=config)
     ports = {f"{a.app_id} app": a.app_port for a in run_file.apps}
     ports |= {f"{a.app_id} sidecar": a.dapr_http_port for a in run_file.apps}
     ports["placement"] = run_file.placement_port
+    ports["sentry"] = CLI_SENTRY_PORT
     broker_port = component_port(resource_set, "pubsub", "redisHost")
     if resource_set == "embedded":
         ports["valkey"] = broker_port
@@ -347,8 +476,21 @@ def run(resource_set: str) -> int:
     with process_set() as started:
         if resource_set == "embedded":
             started.add(start_valkey(broker_port, data_dir=DATA_DIR / "valkey", log_dir=log_dir))
-        started.add(start_placement(run_file.placement_port, log_dir=log_dir))
-        cli = started.add(start_dapr_run(run_file, log_dir=log_dir, env={}))
+        sentry = start_sentry(
+            CLI_SENTRY_PORT,
+            healthz_port=run_file.placement_port + 2,
+            metrics_port=run_file.placement_port + 3,
+            creds_dir=SENTRY_DIR,
+            log_dir=log_dir,
+        )
+        started.add(sentry.process)
+        started.add(start_placement(run_file.placement_port, sentry=sentry, log_dir=log_dir))
+        tokens = Tokens.generate()
+        tokens.write(TOKENS_FILE)
+        # The CLI passes its environment on to every daprd and every app: both get the tokens,
+        # the sidecars the trust anchors.
+        env = {**tokens.env(), "DAPR_TRUST_ANCHORS": sentry.trust_anchors}
+        cli = started.add(start_dapr_run(run_file, log_dir=log_dir, env=env))
         # Group leaders first, this runner last: `stack.py stop` signals the runner, then
         # kills any group that is left.
         pids = [p.pid for p in started.processes] + [os.getpid()]
@@ -358,7 +500,7 @@ def run(resource_set: str) -> int:
         try:
             for app in run_file.apps:
                 wait_until(
-                    lambda app=app: stopping or app_healthy_through_sidecar(app),  # type: ignore[misc]
+                    lambda app=app: stopping or app_healthy_through_sidecar(app, tokens),  # type: ignore[misc]
                     what=f"{app.app_id} through its sidecar",
                     timeout=180,
                     watch=[cli],
@@ -374,6 +516,8 @@ def run(resource_set: str) -> int:
         # The CLI stops its daprds and apps on SIGINT; ProcessSet then makes sure of it.
         cli.stop(grace_seconds=15, sig=signal.SIGINT)
     PID_FILE.unlink(missing_ok=True)
+    TOKENS_FILE.unlink(missing_ok=True)
+    shutil.rmtree(SENTRY_DIR, ignore_errors=True)
     print("stopped", flush=True)
     return 0 if stopping else (cli.popen.returncode or 1)
 
@@ -387,6 +531,7 @@ def _print_endpoints(run_file: RunFile, resource_set: str) -> None:
         )
     chat = next(a for a in run_file.apps if a.app_id == "chat")
     print(f"  API docs: http://127.0.0.1:{chat.app_port}/docs")
+    print(f"  sidecar API token (DAPR_API_TOKEN) for this run: {TOKENS_FILE}")
     print("Ctrl-C (or `make stop`) stops everything.\n", flush=True)
 
 
@@ -407,6 +552,8 @@ def stop() -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
+    TOKENS_FILE.unlink(missing_ok=True)
+    shutil.rmtree(SENTRY_DIR, ignore_errors=True)
     print("stopped")
     return 0
 

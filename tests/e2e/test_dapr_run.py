@@ -1,6 +1,7 @@
-"""The whole system the way a user starts it: `make run`'s runner, which starts the broker and
-placement and then the real CLI with `dapr run -f dapr.yaml`; both apps healthy through their
-sidecars; and everything gone after Ctrl-C or `make stop`."""
+"""The whole system the way a user starts it: `make run`'s runner, which starts the broker,
+placement and Sentry and then the real CLI with `dapr run -f dapr.yaml`; both apps healthy
+through their sidecars, with API tokens both ways, mTLS and access control on (a third app's
+call to memory is denied); and everything gone after Ctrl-C or `make stop`."""
 
 from __future__ import annotations
 
@@ -18,24 +19,40 @@ import httpx
 import pytest
 
 from scripts.stack import (
+    CLI_SENTRY_PORT,
     PID_FILE,
     ROOT,
+    SENTRY_DIR,
+    TOKENS_FILE,
+    ProcessSet,
     RunFile,
+    Tokens,
     app_healthy_through_sidecar,
     component_port,
     port_open,
+    process_set,
+    runtime_bin,
+    start_process,
     wait_until,
 )
 
 pytestmark = pytest.mark.e2e
 
 RUN_FILE = RunFile.load()
+# A sidecar for an app id that is not chat, to show memory's access control at work.
+INTRUDER = {"http": 3590, "grpc": 5590, "internal": 5591, "metrics": 9095}
 PORTS = sorted(
     {a.app_port for a in RUN_FILE.apps}
     | {a.dapr_http_port for a in RUN_FILE.apps}
     | {a.dapr_grpc_port for a in RUN_FILE.apps}
     | {RUN_FILE.placement_port, component_port("embedded", "pubsub", "redisHost")}
+    | {CLI_SENTRY_PORT, *INTRUDER.values()}
 )
+
+
+def run_tokens() -> Tokens:
+    values = dict(line.split("=", 1) for line in TOKENS_FILE.read_text().split())
+    return Tokens(dapr_api=values["DAPR_API_TOKEN"], app_api=values["APP_API_TOKEN"])
 
 
 def group_alive(pgid: int) -> bool:
@@ -64,14 +81,15 @@ def make_run(tmp_log: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[int]
     groups: list[int] = []
     try:
         wait_until(
-            lambda: PID_FILE.exists() and len(PID_FILE.read_text().split()) >= 4,
+            lambda: PID_FILE.exists() and len(PID_FILE.read_text().split()) >= 5,
             what="the runner's pid file",
             timeout=60,
         )
         groups = [int(p) for p in PID_FILE.read_text().split()[:-1]]
+        tokens = run_tokens()
         for app in RUN_FILE.apps:
             wait_until(
-                lambda app=app: app_healthy_through_sidecar(app),
+                lambda app=app: app_healthy_through_sidecar(app, tokens),
                 what=f"{app.app_id} healthy through its sidecar",
                 timeout=180,
             )
@@ -97,9 +115,92 @@ def assert_everything_stopped(groups: list[int]) -> None:
     assert [g for g in groups if group_alive(g)] == [], "a process group outlived the stack"
     assert [p for p in PORTS if port_open(p)] == [], "a port is still served after the stop"
     assert not PID_FILE.exists()
+    assert not TOKENS_FILE.exists(), "the run's tokens outlived it"
+    assert not SENTRY_DIR.exists(), "the run's certificate authority outlived it"
 
 
-def exercise(run_file: RunFile) -> None:
+def start_intruder(started: ProcessSet, log_dir: Path) -> str:
+    """A real daprd for app id `intruder` in the run's trust domain (a certificate from the
+    run's Sentry, the same configuration); returns its HTTP API address."""
+    daprd = start_process(
+        "intruder-daprd",
+        [
+            runtime_bin("daprd"),
+            "--app-id", "intruder",
+            "--dapr-http-port", str(INTRUDER["http"]),
+            "--dapr-grpc-port", str(INTRUDER["grpc"]),
+            "--dapr-internal-grpc-port", str(INTRUDER["internal"]),
+            "--metrics-port", str(INTRUDER["metrics"]),
+            "--dapr-listen-addresses", "127.0.0.1",
+            "--config", RUN_FILE.config_file,
+            "--enable-mtls",
+            "--sentry-address", f"127.0.0.1:{CLI_SENTRY_PORT}",
+            "--placement-host-address", f"127.0.0.1:{RUN_FILE.placement_port}",
+        ],
+        log_dir=log_dir,
+        env={"DAPR_TRUST_ANCHORS": (SENTRY_DIR / "ca.crt").read_text()},
+        cwd=ROOT / "services" / "chat",  # the config's name-resolution path is relative
+    )  # fmt: skip
+    started.add(daprd)
+    url = f"http://127.0.0.1:{INTRUDER['http']}"
+    wait_until(
+        lambda: (
+            httpx.get(f"{url}/v1.0/healthz", timeout=1).status_code == 204
+            if port_open(INTRUDER["http"])
+            else False
+        ),
+        what="the intruder's sidecar",
+        watch=[daprd],
+    )
+    return url
+
+
+def assert_security(run_file: RunFile, tokens: Tokens, log_dir: Path) -> None:
+    chat = next(a for a in run_file.apps if a.app_id == "chat")
+    memory = next(a for a in run_file.apps if a.app_id == "memory")
+    user = f"e2e-{uuid.uuid4().hex[:10]}"
+    body = {"kind": "semantic", "content": "Keeps a diary"}
+    # App -> sidecar: the sidecar's API wants the run's DAPR_API_TOKEN.
+    no_token = httpx.post(
+        f"http://127.0.0.1:{chat.dapr_http_port}/v1.0/invoke/memory/method/memories/{user}",
+        json=body,
+        timeout=10,
+    )
+    assert no_token.status_code == 401, no_token.text
+    # Sidecar -> app: memory refuses a caller without APP_API_TOKEN (health aside).
+    direct = httpx.get(f"http://127.0.0.1:{memory.app_port}/memories/{user}", timeout=10)
+    assert direct.status_code == 401, direct.text
+    assert httpx.get(f"http://127.0.0.1:{memory.app_port}/healthz", timeout=10).is_success
+    # Access control: an app other than chat is denied by memory's sidecar, with its identity.
+    with process_set() as started:
+        intruder = start_intruder(started, log_dir)
+        denied = httpx.post(
+            f"{intruder}/v1.0/invoke/memory/method/memories/{user}", json=body, timeout=10
+        )
+        assert denied.status_code == 403, denied.text
+        assert "spiffe://public/ns/default/intruder" in denied.text
+        read = httpx.get(f"{intruder}/v1.0/invoke/memory/method/memories/{user}", timeout=10)
+        assert read.status_code == 403, read.text
+    # chat may: its sidecar passes the same call through, and nothing of the intruder's landed.
+    allowed = httpx.post(
+        f"http://127.0.0.1:{chat.dapr_http_port}/v1.0/invoke/memory/method/memories/{user}",
+        json=body,
+        headers=tokens.sidecar_headers(),
+        timeout=10,
+    )
+    assert allowed.status_code == 201, allowed.text
+    listed = httpx.get(f"http://127.0.0.1:{chat.app_port}/users/{user}/memories", timeout=10)
+    assert listed.json()["total"] == 1
+    # ...but only memory's API: chat cannot reach memory's other endpoints (default deny).
+    docs = httpx.get(
+        f"http://127.0.0.1:{chat.dapr_http_port}/v1.0/invoke/memory/method/openapi.json",
+        headers=tokens.sidecar_headers(),
+        timeout=10,
+    )
+    assert docs.status_code == 403, docs.text
+
+
+def exercise(run_file: RunFile, tokens: Tokens) -> None:
     chat = next(a for a in run_file.apps if a.app_id == "chat")
     memory = next(a for a in run_file.apps if a.app_id == "memory")
     for app in (chat, memory):
@@ -108,7 +209,7 @@ def exercise(run_file: RunFile) -> None:
     user = f"e2e-{uuid.uuid4().hex[:10]}"
     created = httpx.post(
         f"http://127.0.0.1:{chat.dapr_http_port}/memories/{user}",
-        headers={"dapr-app-id": "memory"},
+        headers={"dapr-app-id": "memory", **tokens.sidecar_headers()},
         json={"kind": "semantic", "content": "Prefers the night train"},
         timeout=10,
     )
@@ -139,7 +240,9 @@ def exercise(run_file: RunFile) -> None:
 def test_dapr_run_serves_both_apps_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     log = tmp_path / "make-run.log"
     with make_run(log) as (runner, groups):
-        exercise(RUN_FILE)
+        tokens = run_tokens()
+        exercise(RUN_FILE, tokens)
+        assert_security(RUN_FILE, tokens, tmp_path)
         runner.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground runner
         assert runner.wait(timeout=40) == 0, log.read_text()
     assert_everything_stopped(groups)

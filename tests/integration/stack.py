@@ -1,5 +1,8 @@
-"""A real two-app Dapr stack for integration tests: the broker, placement, and for each app a
-real `daprd` and the app under uvicorn, on pinned 127.0.0.1 ports, logging to files.
+"""A real two-app Dapr stack for integration tests: the broker, placement, Sentry, and for each
+app a real `daprd` and the app under uvicorn, on pinned 127.0.0.1 ports, logging to files.
+
+Security is on as in `make run`: API tokens both ways (fresh per stack), mTLS from the stack's
+own Sentry, and the access control of components/config.yaml.
 
 The resources are the project's own files (components/common + one resource set), copied with
 only their addresses changed: the broker port, the SQLite file paths, the name-resolution table.
@@ -26,12 +29,14 @@ from scripts.stack import (
     ROOT,
     ManagedProcess,
     ProcessSet,
+    Tokens,
     http_ok,
     port_open,
     process_set,
     runtime_bin,
     start_placement,
     start_process,
+    start_sentry,
     start_valkey,
     wait_until,
 )
@@ -56,6 +61,11 @@ class StackPorts:
     memory: AppPorts
     broker: int
     placement: int
+
+    @property
+    def sentry(self) -> int:
+        # placement uses its port and +100..+102; Sentry takes +5 (gRPC), +6, +7 (health, metrics)
+        return self.placement + 5
 
     @classmethod
     def block(cls, offset: int) -> StackPorts:
@@ -89,9 +99,20 @@ class Stack:
     workdir: Path
     processes: ProcessSet
     broker_port: int
+    tokens: Tokens
 
     def sidecar(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.http}"
+
+    @property
+    def auth(self) -> dict[str, str]:
+        """The header every call to a sidecar's API needs (DAPR_API_TOKEN)."""
+        return self.tokens.sidecar_headers()
+
+    @property
+    def app_auth(self) -> dict[str, str]:
+        """The header a direct call to an app needs, as if it came from its sidecar."""
+        return {"dapr-api-token": self.tokens.app_api}
 
     def app_url(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.app}"
@@ -104,9 +125,13 @@ class Stack:
 
     def start_app(self, app: AppPorts) -> None:
         """Start an app stopped by ``stop_app`` again and wait until its sidecar reaches it."""
-        process = self.processes.add(start_app(app, log_dir=self.workdir / "logs"))
+        process = self.processes.add(
+            start_app(app, log_dir=self.workdir / "logs", env=self.tokens.env())
+        )
         wait_until(
-            lambda: http_ok(f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id}),
+            lambda: http_ok(
+                f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id, **self.auth}
+            ),
             what=f"{app.app_id} back",
             timeout=60,
             watch=[process],
@@ -206,6 +231,9 @@ def start_sidecar_and_app(
     resources: list[Path],
     config: Path,
     placement_port: int,
+    sentry_port: int,
+    trust_anchors: str,
+    tokens: Tokens,
     log_dir: Path,
     started: ProcessSet,
     env: dict[str, str] | None = None,
@@ -222,6 +250,8 @@ def start_sidecar_and_app(
         "--dapr-listen-addresses", "127.0.0.1",
         "--config", config,
         "--placement-host-address", f"127.0.0.1:{placement_port}",
+        "--enable-mtls",
+        "--sentry-address", f"127.0.0.1:{sentry_port}",
         "--enable-app-health-check",
         "--app-health-check-path", "/healthz",
         "--app-health-probe-interval", "1",
@@ -229,12 +259,15 @@ def start_sidecar_and_app(
     ]  # fmt: skip
     for path in resources:
         argv += ["--resources-path", path]
-    daprd = started.add(start_process(f"{app.app_id}-daprd", argv, log_dir=log_dir, env=env))
-    uvicorn = started.add(start_app(app, log_dir=log_dir, env=env))
+    app_env = {**tokens.env(), **(env or {})}
+    daprd_env = {**app_env, "DAPR_TRUST_ANCHORS": trust_anchors}
+    daprd = started.add(start_process(f"{app.app_id}-daprd", argv, log_dir=log_dir, env=daprd_env))
+    uvicorn = started.add(start_app(app, log_dir=log_dir, env=app_env))
+    through_sidecar = {"dapr-app-id": app.app_id, **tokens.sidecar_headers()}
     wait_until(
         lambda: (
             http_ok(f"http://127.0.0.1:{app.http}/v1.0/healthz")
-            and http_ok(f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id})
+            and http_ok(f"http://127.0.0.1:{app.http}/healthz", through_sidecar)
         ),
         what=f"{app.app_id} and its sidecar",
         timeout=90,
@@ -293,13 +326,25 @@ def running_stack(
                     pytest.fail(f"{reason}; .ci/run installs redis-server")
                 pytest.skip(reason)
         resources, config = stage_resources(resource_set, workdir, broker_port=broker_port)
-        started.add(start_placement(ports.placement, log_dir=log_dir))
+        sentry = start_sentry(
+            ports.sentry,
+            healthz_port=ports.sentry + 1,
+            metrics_port=ports.sentry + 2,
+            creds_dir=workdir / "sentry",
+            log_dir=log_dir,
+        )
+        started.add(sentry.process)
+        started.add(start_placement(ports.placement, sentry=sentry, log_dir=log_dir))
+        tokens = Tokens.generate()
         for app in (ports.memory, ports.chat):
             start_sidecar_and_app(
                 app,
                 resources=resources,
                 config=config,
                 placement_port=ports.placement,
+                sentry_port=ports.sentry,
+                trust_anchors=sentry.trust_anchors,
+                tokens=tokens,
                 log_dir=log_dir,
                 started=started,
                 env=env,
@@ -310,4 +355,5 @@ def running_stack(
             workdir=workdir,
             processes=started,
             broker_port=broker_port,
+            tokens=tokens,
         )

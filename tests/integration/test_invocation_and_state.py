@@ -33,7 +33,7 @@ def test_chat_reads_memories_through_both_sidecars(stack: Stack) -> None:
     # Create through chat's sidecar: daprd(chat) → daprd(memory) → memory.
     created = httpx.post(
         f"{stack.sidecar(stack.ports.chat)}/memories/{user}",
-        headers={"dapr-app-id": "memory"},
+        headers={"dapr-app-id": "memory", **stack.auth},
         json={"kind": "semantic", "content": "Likes green tea", "tags": ["drinks"]},
         timeout=10,
     )
@@ -50,7 +50,7 @@ def test_chat_reads_memories_through_both_sidecars(stack: Stack) -> None:
 def test_memory_refuses_bad_input_through_dapr(stack: Stack) -> None:
     response = httpx.post(
         f"{stack.sidecar(stack.ports.chat)}/memories/{new_user()}",
-        headers={"dapr-app-id": "memory"},
+        headers={"dapr-app-id": "memory", **stack.auth},
         json={"kind": "semantic", "content": ""},
         timeout=10,
     )
@@ -62,26 +62,34 @@ def test_state_save_with_stale_etag_is_409_through_daprd(stack: Stack) -> None:
     key = f"etag-{uuid.uuid4().hex}"
     first_write = {"concurrency": "first-write", "consistency": "strong"}
     assert (
-        httpx.post(base, json=[{"key": key, "value": {"v": 1}, "options": first_write}]).status_code
+        httpx.post(
+            base, headers=stack.auth, json=[{"key": key, "value": {"v": 1}, "options": first_write}]
+        ).status_code
         == 204
     )
-    got = httpx.get(f"{base}/{key}")
+    got = httpx.get(f"{base}/{key}", headers=stack.auth)
     assert got.json() == {"v": 1}
     etag = got.headers["etag"]
     ok = httpx.post(
-        base, json=[{"key": key, "value": {"v": 2}, "etag": etag, "options": first_write}]
+        base,
+        headers=stack.auth,
+        json=[{"key": key, "value": {"v": 2}, "etag": etag, "options": first_write}],
     )
     assert ok.status_code == 204
     stale = httpx.post(
-        base, json=[{"key": key, "value": {"v": 3}, "etag": etag, "options": first_write}]
+        base,
+        headers=stack.auth,
+        json=[{"key": key, "value": {"v": 3}, "etag": etag, "options": first_write}],
     )
     assert stale.status_code == 409
     assert stale.json()["errorCode"] == "ERR_STATE_SAVE"
-    assert httpx.get(f"{base}/{key}").json() == {"v": 2}
+    assert httpx.get(f"{base}/{key}", headers=stack.auth).json() == {"v": 2}
 
 
 async def test_state_store_maps_real_conflicts(stack: Stack) -> None:
-    async with httpx.AsyncClient(base_url=stack.sidecar(stack.ports.chat), timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.sidecar(stack.ports.chat), headers=stack.auth, timeout=10
+    ) as http:
         store = StateStore(http, "chat-state")
         key, other = f"k-{uuid.uuid4().hex}", f"o-{uuid.uuid4().hex}"
         await store.save(key, {"n": 1}, etag=None)
@@ -102,24 +110,30 @@ async def test_state_store_maps_real_conflicts(stack: Stack) -> None:
 
 async def test_concurrent_creates_for_one_user_lose_nothing(stack: Stack) -> None:
     user = new_user()
-    async with httpx.AsyncClient(base_url=stack.sidecar(stack.ports.memory), timeout=30) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.sidecar(stack.ports.memory), headers=stack.auth, timeout=30
+    ) as http:
 
         async def create(i: int) -> int:
             response = await http.post(
                 f"/memories/{user}",
-                headers={"dapr-app-id": "memory"},
+                headers={"dapr-app-id": "memory", **stack.auth},
                 json={"kind": "episodic", "content": f"event {i}"},
             )
             return response.status_code
 
         statuses = await asyncio.gather(*(create(i) for i in range(10)))
-        listed = (await http.get(f"/memories/{user}", headers={"dapr-app-id": "memory"})).json()
+        listed = (
+            await http.get(f"/memories/{user}", headers={"dapr-app-id": "memory", **stack.auth})
+        ).json()
     assert statuses == [201] * 10
     assert listed["total"] == 10
     assert sorted(m["content"] for m in listed["items"]) == sorted(f"event {i}" for i in range(10))
 
 
 def test_each_app_sees_only_its_own_state_store(stack: Stack) -> None:
-    response = httpx.get(f"{stack.sidecar(stack.ports.chat)}/v1.0/state/memory-state/anything")
+    response = httpx.get(
+        f"{stack.sidecar(stack.ports.chat)}/v1.0/state/memory-state/anything", headers=stack.auth
+    )
     assert response.status_code == 400
     assert response.json()["errorCode"] == "ERR_STATE_STORE_NOT_FOUND"

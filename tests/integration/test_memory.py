@@ -26,7 +26,9 @@ def new_user() -> str:
 
 def via_chat(stack: Stack) -> httpx.Client:
     """A client that calls memory the way chat does: through chat's sidecar."""
-    return httpx.Client(base_url=stack.sidecar(stack.ports.chat), headers=MEMORY, timeout=30)
+    return httpx.Client(
+        base_url=stack.sidecar(stack.ports.chat), headers={**MEMORY, **stack.auth}, timeout=30
+    )
 
 
 def memory_events(stack: Stack, **match: str) -> list[dict[str, Any]]:
@@ -103,7 +105,7 @@ def test_search_ranks_the_right_memory_first_for_a_paraphrase(
 async def test_fifty_concurrent_creates_leave_exactly_fifty(stack: Stack) -> None:
     user = new_user()
     async with httpx.AsyncClient(
-        base_url=stack.sidecar(stack.ports.chat), headers=MEMORY, timeout=60
+        base_url=stack.sidecar(stack.ports.chat), headers={**MEMORY, **stack.auth}, timeout=60
     ) as memory:
         responses = await asyncio.gather(
             *(
@@ -166,11 +168,12 @@ def test_a_failed_write_is_not_announced_on_sqlite(stack: Stack) -> None:
         return httpx.post(
             f"{state}/transaction",
             json={"operations": [{"operation": "upsert", "request": request}]},
+            headers=stack.auth,
             timeout=30,
         )
 
     assert upsert(failed, etag=None).status_code == 204
-    stale = httpx.get(f"{state}/{failed}").headers["etag"]
+    stale = httpx.get(f"{state}/{failed}", headers=stack.auth).headers["etag"]
     # first-write without an ETag on a key that exists: refused by state.sqlite; state.redis
     # ignores first-write inside transactions and overwrites (pinned here, handled by the
     # repository's first-write plain save of a new index).
@@ -210,6 +213,7 @@ def publish_turn(
     response = httpx.post(
         f"{stack.sidecar(stack.ports.chat)}/v1.0/publish/pubsub/conversation-turns",
         params={"metadata.cloudevent.type": event_type},
+        headers=stack.auth,
         json=data,
         timeout=10,
     )

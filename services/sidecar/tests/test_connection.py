@@ -29,11 +29,11 @@ async def test_wait_for_sidecar_times_out_with_the_last_error() -> None:
 
 def test_sidecar_client_sends_the_api_token_and_has_a_timeout() -> None:
     settings = SidecarSettings(
-        dapr_http_port=3601, dapr_api_token="tok-123", dapr_call_timeout_seconds=3
+        dapr_http_port=3601, dapr_api_token="tok-0123456789abcdef", dapr_call_timeout_seconds=3
     )
     client = sidecar_http_client(settings)
     assert str(client.base_url) == "http://127.0.0.1:3601"
-    assert client.headers["dapr-api-token"] == "tok-123"
+    assert client.headers["dapr-api-token"] == "tok-0123456789abcdef"
     assert client.timeout.read == 3
 
 

@@ -2,11 +2,33 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+import re
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Values that must never reach a deployed sidecar or app: copied from a template and not replaced.
-PLACEHOLDER_SECRETS = frozenset({"changeme", "change-me", "changethis", "placeholder", "secret"})
+PLACEHOLDER_SECRETS = frozenset(
+    {"changeme", "change-me", "changethis", "placeholder", "secret", "token", "password",
+     "replace-me", "replaceme", "todo", "xxx", "dummy", "example", "test"}
+)  # fmt: skip
+_TEMPLATE_MARKERS = re.compile(r"^<.*>$|^\$\{.*\}$|^\$\(.*\)$|^{{.*}}$|replace|changeme|change-me")
+MIN_TOKEN_CHARS = 16
+
+
+def refuse_placeholder(value: SecretStr | None, *, min_chars: int = 1) -> SecretStr | None:
+    """None for an empty value; an error for a template placeholder or a too-short secret."""
+    if value is None:
+        return None
+    secret = value.get_secret_value().strip()
+    if not secret:
+        return None
+    if secret.lower() in PLACEHOLDER_SECRETS or _TEMPLATE_MARKERS.search(secret.lower()):
+        raise ValueError("is a placeholder: generate a real secret (e.g. `openssl rand -hex 32`)")
+    if len(secret) < min_chars:
+        raise ValueError(f"is too short to be a real token (at least {min_chars} characters)")
+    return SecretStr(secret)
 
 
 class SidecarSettings(BaseSettings):
@@ -27,6 +49,9 @@ class SidecarSettings(BaseSettings):
     dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)
     dapr_api_token: SecretStr | None = None
     app_api_token: SecretStr | None = None
+    # Deployed (Kubernetes, `make run`): refuse to start without both tokens, instead of
+    # running with an unauthenticated sidecar channel.
+    require_dapr_tokens: bool = False
     # How long start-up waits for the sidecar before giving up.
     dapr_health_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     # Upper bound for any single call to the sidecar (state, publish, readiness probes).
@@ -36,16 +61,26 @@ class SidecarSettings(BaseSettings):
     @field_validator("dapr_api_token", "app_api_token", mode="after")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is None:
-            return None
-        secret = value.get_secret_value().strip()
-        if not secret:
-            return None
-        if secret.lower() in PLACEHOLDER_SECRETS:
-            raise ValueError(
-                "is a placeholder: generate a real token (e.g. `openssl rand -hex 32`)"
-            )
-        return SecretStr(secret)
+        return refuse_placeholder(value, min_chars=MIN_TOKEN_CHARS)
+
+    @model_validator(mode="after")
+    def _tokens_when_required(self) -> Self:
+        if self.require_dapr_tokens:
+            missing = [
+                name
+                for name, value in (
+                    ("DAPR_API_TOKEN", self.dapr_api_token),
+                    ("APP_API_TOKEN", self.app_api_token),
+                )
+                if value is None
+            ]
+            if missing:
+                raise ValueError(
+                    f"REQUIRE_DAPR_TOKENS is on but {' and '.join(missing)} not set: give the "
+                    "app the same tokens as its sidecar (dapr.io/api-token-secret, "
+                    "dapr.io/app-token-secret)"
+                )
+        return self
 
     @property
     def dapr_http_endpoint(self) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
-from sidecar.settings import SidecarSettings
+from sidecar.settings import SidecarSettings, refuse_placeholder
 
 
 class ChatSettings(SidecarSettings):
@@ -29,3 +29,8 @@ class ChatSettings(SidecarSettings):
     # Past messages of the session given to the model each turn.
     history_window: int = Field(default=20, ge=0, le=500)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+
+    @field_validator("openai_api_key", mode="after")
+    @classmethod
+    def _refuse_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return refuse_placeholder(value)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
-from sidecar.settings import SidecarSettings
+from sidecar.settings import SidecarSettings, refuse_placeholder
 
 
 class MemorySettings(SidecarSettings):
@@ -26,3 +26,8 @@ class MemorySettings(SidecarSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     extraction_model: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+
+    @field_validator("openai_api_key", mode="after")
+    @classmethod
+    def _refuse_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return refuse_placeholder(value)
