@@ -1,0 +1,162 @@
+"""One system, three descriptions: `dapr.yaml` + `components/` (local), `k8s/` (rendered) and
+the code (settings, routes, Dockerfiles). Where a fact is written twice, these tests fail on
+drift."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from typing import Any
+
+import pytest
+import yaml
+from fastapi import FastAPI
+
+from chat.core.settings import ChatSettings
+from chat.main import create_app as create_chat
+from memory.core.settings import MemorySettings
+from memory.main import create_app as create_memory
+from scripts.stack import COMPONENTS, RESOURCE_SETS, ROOT, RunFile
+from tests.deploy.manifests import APPS, OVERLAYS, Doc, named, of_kind, pod_spec, render
+
+SETTINGS = {"chat": ChatSettings(), "memory": MemorySettings()}
+RUN_FILE = RunFile.load()
+OUTBOX_KEYS = ("outboxPublishPubsub", "outboxPublishTopic", "outboxDiscardWhenMissingState")
+
+
+def local(kind: str, resource_set: str = "embedded") -> list[Doc]:
+    docs = []
+    for folder in ("common", resource_set):
+        for path in sorted((COMPONENTS / folder).glob("*.yaml")):
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
+    if kind == "Configuration":
+        docs.append(yaml.safe_load((COMPONENTS / "config.yaml").read_text()))
+    return docs
+
+
+def essence(doc: Doc) -> dict[str, Any]:
+    """What Dapr reads of a resource: no namespace, labels or comments."""
+    return {"name": doc["metadata"]["name"], "spec": doc["spec"], "scopes": doc.get("scopes")}
+
+
+def metadata(component: Doc) -> dict[str, Any]:
+    return {m["name"]: m.get("value", m.get("secretKeyRef")) for m in component["spec"]["metadata"]}
+
+
+def routes(app: FastAPI) -> dict[str, set[str]]:
+    """Path -> HTTP methods the app serves (from its OpenAPI document, health included)."""
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    return {path: {m.upper() for m in ops} for path, ops in paths.items()}
+
+
+APPS_BUILT = {
+    "chat": create_chat(ChatSettings()),
+    "memory": create_memory(MemorySettings(), embedder=None),
+}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_components_have_the_same_names_scopes_and_outbox_everywhere(overlay: str) -> None:
+    k8s = {c["metadata"]["name"]: c for c in of_kind(render(overlay), "Component")}
+    for resource_set in RESOURCE_SETS:
+        here = {c["metadata"]["name"]: c for c in local("Component", resource_set)}
+        assert set(here) == set(k8s), resource_set
+        for name, component in here.items():
+            assert component.get("scopes") == k8s[name].get("scopes"), name
+            assert (
+                component["spec"]["type"].split(".")[0] == k8s[name]["spec"]["type"].split(".")[0]
+            )
+            ours, theirs = metadata(component), metadata(k8s[name])
+            assert {k: ours.get(k) for k in OUTBOX_KEYS} == {k: theirs.get(k) for k in OUTBOX_KEYS}
+    # The Kubernetes set is the `redis` resource set's component types.
+    redis = {c["metadata"]["name"]: c["spec"]["type"] for c in local("Component", "redis")}
+    assert {n: c["spec"]["type"] for n, c in k8s.items()} == redis
+
+
+@pytest.mark.parametrize("kind", ["Subscription", "Resiliency"])
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_subscriptions_and_resiliency_are_the_same_locally_and_on_kubernetes(
+    overlay: str, kind: str
+) -> None:
+    here = sorted((essence(d) for d in local(kind)), key=lambda e: e["name"])
+    there = sorted((essence(d) for d in of_kind(render(overlay), kind)), key=lambda e: e["name"])
+    assert here == there
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_access_control_is_the_same_policy_in_the_overlays_namespace(overlay: str) -> None:
+    (here,) = local("Configuration")
+    there = named(render(overlay), "Configuration", "appconfig")
+    ours, theirs = here["spec"]["accessControl"], there["spec"]["accessControl"]
+    strip = [{k: v for k, v in p.items() if k != "namespace"} for p in ours["policies"]]
+    assert strip == [{k: v for k, v in p.items() if k != "namespace"} for p in theirs["policies"]]
+    assert {k: v for k, v in ours.items() if k != "policies"} == {
+        k: v for k, v in theirs.items() if k != "policies"
+    }
+    assert ours["defaultAction"] == "deny"
+    assert [p["appId"] for p in ours["policies"]] == ["chat"]
+    assert "samplingRate" in there["spec"]["tracing"]
+
+
+def test_chat_may_call_every_memory_route_and_nothing_else_is_open() -> None:
+    (config,) = local("Configuration")
+    (policy,) = config["spec"]["accessControl"]["policies"]
+    allowed = [(op["name"], set(op["httpVerb"])) for op in policy["operations"]
+               if op["action"] == "allow"]  # fmt: skip
+
+    def permitted(path: str, verb: str) -> bool:
+        # Dapr's '**' matches any number of segments, '*' one: fnmatch's '*' is close enough
+        # for these patterns, which end in '/**'.
+        return any(fnmatch.fnmatch(path, p.replace("/**", "/*")) and verb in verbs
+                   for p, verbs in allowed)  # fmt: skip
+
+    for path, methods in routes(APPS_BUILT["memory"]).items():
+        if path.startswith("/memories/"):
+            assert all(permitted(path, m) for m in methods), path
+    assert not permitted("/openapi.json", "GET")
+    assert not permitted("/events/conversation-turns", "POST")
+
+
+def test_topics_and_routes_agree_with_the_code() -> None:
+    subscriptions = {s["scopes"][0]: s["spec"] for s in local("Subscription")}
+    stores = {c["metadata"]["name"]: metadata(c) for c in local("Component")}
+    chat, memory = SETTINGS["chat"], SETTINGS["memory"]
+    assert isinstance(chat, ChatSettings)
+    assert isinstance(memory, MemorySettings)
+    # chat's turn transaction publishes conversation-turns; memory subscribes to it.
+    assert stores[chat.state_store]["outboxPublishTopic"] == chat.conversation_turns_topic
+    assert subscriptions["memory"]["topic"] == memory.conversation_turns_topic
+    assert chat.conversation_turns_topic == memory.conversation_turns_topic
+    # memory's writes publish memory-events; chat subscribes to it.
+    assert stores[memory.state_store]["outboxPublishTopic"] == memory.memory_events_topic
+    assert subscriptions["chat"]["topic"] == memory.memory_events_topic
+    for app_id, spec in subscriptions.items():
+        assert spec["pubsubname"] == SETTINGS[app_id].pubsub_name
+        assert "POST" in routes(APPS_BUILT[app_id])[spec["routes"]["default"]], app_id
+        assert spec["deadLetterTopic"] == f"{spec['topic']}-dlq"
+    assert chat.memory_app_id == "memory"
+
+
+def test_ports_commands_and_health_paths_agree() -> None:
+    run_apps = {a["appID"]: a for a in RUN_FILE.data["apps"]}
+    docs = render("dev")
+    for app_id in APPS:
+        port = run_apps[app_id]["appPort"]
+        deployment = named(docs, "Deployment", app_id)
+        (container,) = pod_spec(deployment)["containers"]
+        assert container["ports"][0]["containerPort"] == port
+        assert container["image"].split(":")[0].endswith(f"agent-{app_id}")
+        dockerfile = (ROOT / "services" / app_id / "Dockerfile").read_text()
+        assert re.search(rf"^EXPOSE {port}$", dockerfile, re.MULTILINE), app_id
+        (cmd,) = re.findall(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE)
+        argv = yaml.safe_load(cmd)
+        assert argv[:3] == ["uvicorn", f"{app_id}.main:create_app", "--factory"]
+        assert argv[argv.index("--port") + 1] == str(port)
+        # dapr.yaml runs the same app the same way.
+        local_argv = run_apps[app_id]["command"]
+        assert local_argv[local_argv.index("uvicorn") + 1] == argv[1]
+        app_routes = routes(APPS_BUILT[app_id])
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            path = container[probe]["httpGet"]["path"]
+            assert "GET" in app_routes[path], f"{app_id} {probe} {path}"
+    assert RUN_FILE.data["common"]["appHealthCheckPath"] == "/healthz"
