@@ -8,10 +8,16 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RESOURCES ?= embedded
 PYTEST_FLAGS ?=
+NAMESPACE ?= agents-dev
+OVERLAY ?= dev
+REDIS_HOST ?= redis:6379
+IMAGE_PREFIX ?= agent
+IMAGE_TAG ?= 0.1.0
+KUSTOMIZE := $(or $(KUSTOMIZE_BIN),$(HOME)/.cache/agent-dapr/bin/kustomize)
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(UV):
 	@echo "uv not found: installing uv $(UV_VERSION) from PyPI into ~/.local"
@@ -48,8 +54,25 @@ format: sync ## apply ruff fixes and formatting
 typecheck: sync ## mypy --strict over both services and the shared package
 	$(UV) run --no-sync mypy
 
+.PHONY: k8s-tools
+k8s-tools: ## install the pinned kustomize the manifest checks use
+	scripts/install-kustomize.sh
+
+.PHONY: k8s-render
+k8s-render: k8s-tools ## print the rendered manifests of OVERLAY=dev|prod
+	$(KUSTOMIZE) build k8s/overlays/$(OVERLAY)
+
+.PHONY: k8s-secrets
+k8s-secrets: sync ## create the referenced Secrets in NAMESPACE with generated values (kubectl)
+	$(UV) run --no-sync python scripts/k8s_secrets.py --namespace $(NAMESPACE) --redis-host $(REDIS_HOST)
+
+.PHONY: images
+images: ## build both service images (needs a Docker engine): IMAGE_PREFIX, IMAGE_TAG
+	docker build -f services/chat/Dockerfile -t $(IMAGE_PREFIX)-chat:$(IMAGE_TAG) .
+	docker build -f services/memory/Dockerfile -t $(IMAGE_PREFIX)-memory:$(IMAGE_TAG) .
+
 .PHONY: test-unit
-test-unit: sync ## unit and API tests (no sidecar)
+test-unit: sync k8s-tools ## unit, API and manifest tests (no sidecar)
 	$(UV) run --no-sync pytest -m "not integration and not e2e" $(PYTEST_FLAGS)
 
 .PHONY: test-integration
@@ -74,6 +97,6 @@ bench: sync dapr ## benchmarks (medians and ratios against a baseline measured i
 	PYTHONPATH=. $(UV) run --no-sync python bench/chat_bench.py
 
 .PHONY: clean
-clean: ## remove local data, logs and caches (not the Dapr install)
+clean: ## remove local data, logs, tokens and caches (not the Dapr install)
 	rm -rf data .run services/*/.dapr .pytest_cache .mypy_cache .ruff_cache dapr.*.generated.yaml
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -4,6 +4,7 @@ drift."""
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import re
 from typing import Any
@@ -16,6 +17,7 @@ from chat.core.settings import ChatSettings
 from chat.main import create_app as create_chat
 from memory.core.settings import MemorySettings
 from memory.main import create_app as create_memory
+from scripts import k8s_secrets
 from scripts.stack import COMPONENTS, RESOURCE_SETS, ROOT, RunFile
 from tests.deploy.manifests import APPS, OVERLAYS, Doc, named, of_kind, pod_spec, render
 
@@ -160,3 +162,45 @@ def test_ports_commands_and_health_paths_agree() -> None:
             path = container[probe]["httpGet"]["path"]
             assert "GET" in app_routes[path], f"{app_id} {probe} {path}"
     assert RUN_FILE.data["common"]["appHealthCheckPath"] == "/healthz"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_referenced_secret_is_one_make_k8s_secrets_creates(overlay: str) -> None:
+    docs = render(overlay)
+    created = {
+        str(d["metadata"]["name"]): set(d["data"])  # type: ignore[index, arg-type]
+        for d in k8s_secrets.manifests("ns", k8s_secrets.DEV_REDIS_HOST)
+    }
+    referenced: set[tuple[str, str]] = set()
+    for deployment in of_kind(docs, "Deployment"):
+        notes = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        for key in ("dapr.io/api-token-secret", "dapr.io/app-token-secret"):
+            if key in notes:
+                referenced.add((notes[key], "token"))
+        for container in pod_spec(deployment)["containers"]:
+            for item in container.get("env", []):
+                ref = item.get("valueFrom", {}).get("secretKeyRef")
+                if ref and not ref.get("optional"):
+                    referenced.add((ref["name"], ref["key"]))
+    for component in of_kind(docs, "Component"):
+        for item in component["spec"]["metadata"]:
+            if "secretKeyRef" in item:
+                referenced.add((item["secretKeyRef"]["name"], item["secretKeyRef"]["key"]))
+    missing = {(name, key) for name, key in referenced if key not in created.get(name, set())}
+    assert missing == set()
+
+
+def test_generated_secrets_are_real_tokens_the_apps_accept() -> None:
+    docs = k8s_secrets.manifests("agents-dev", k8s_secrets.DEV_REDIS_HOST)
+    tokens = [
+        base64.b64decode(d["data"]["token"]).decode()  # type: ignore[index]
+        for d in docs
+        if "token" in d["data"]  # type: ignore[operator]
+    ]
+    assert len(tokens) == len(set(tokens)) == 4
+    for token in tokens:
+        settings = ChatSettings(dapr_api_token=token, app_api_token=token, require_dapr_tokens=True)
+        assert settings.dapr_api_token is not None
+    # The dev Redis host is the dev overlay's Redis Service.
+    redis = named(render("dev"), "Service", "redis")
+    assert f"redis:{redis['spec']['ports'][0]['port']}" == k8s_secrets.DEV_REDIS_HOST
