@@ -229,6 +229,18 @@ def start_valkey(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess:
     return process
 
 
+def control_plane_ports(port: int, healthz_port: int, metrics_port: int) -> list[str]:
+    """The listen flags placement and Sentry share, every one on 127.0.0.1."""
+    return [
+        "--listen-address", "127.0.0.1",
+        "--port", str(port),
+        "--healthz-listen-address", "127.0.0.1",
+        "--healthz-port", str(healthz_port),
+        "--metrics-listen-address", "127.0.0.1",
+        "--metrics-port", str(metrics_port),
+    ]  # fmt: skip
+
+
 def start_placement(port: int, *, sentry: Sentry, log_dir: Path) -> ManagedProcess:
     """Placement, serving the sidecars over mTLS with a certificate from ``sentry`` (daprd
     with mTLS on speaks TLS to it)."""
@@ -238,12 +250,7 @@ def start_placement(port: int, *, sentry: Sentry, log_dir: Path) -> ManagedProce
         "placement",
         [
             runtime_bin("placement"),
-            "--listen-address", "127.0.0.1",
-            "--port", str(port),
-            "--healthz-listen-address", "127.0.0.1",
-            "--healthz-port", str(healthz_port),
-            "--metrics-listen-address", "127.0.0.1",
-            "--metrics-port", str(metrics_port),
+            *control_plane_ports(port, healthz_port, metrics_port),
             "--initial-cluster", f"dapr-placement-0=127.0.0.1:{raft_port}",
             "--tls-enabled",
             "--sentry-address", sentry.address,
@@ -315,12 +322,7 @@ def start_sentry(
             "--config", SENTRY_CONFIG,
             "--issuer-credentials", creds_dir,
             "--trust-domain", "localhost",
-            "--listen-address", "127.0.0.1",
-            "--port", str(port),
-            "--healthz-listen-address", "127.0.0.1",
-            "--healthz-port", str(healthz_port),
-            "--metrics-listen-address", "127.0.0.1",
-            "--metrics-port", str(metrics_port),
+            *control_plane_ports(port, healthz_port, metrics_port),
         ],
         log_dir=log_dir,
     )  # fmt: skip
