@@ -180,8 +180,11 @@ async def measure_user(
         return memory.get(f"/memories/{user}", params={"limit": 50})
 
     def create() -> Awaitable[httpx.Response]:
-        body = {"kind": "episodic", "content": synthetic(next(counter))}
-        return memory.post(f"/memories/{user}", json=body)
+        # As chat creates: with an Idempotency-Key, so the sidecar's retries cannot duplicate.
+        i = next(counter)
+        body = {"kind": "episodic", "content": synthetic(i)}
+        headers = {"Idempotency-Key": f"bench-{user}-{i}"}
+        return memory.post(f"/memories/{user}", json=body, headers=headers)
 
     # The first search builds the user's corpus (every memory and vector read once). Measured
     # straight at the app: through Dapr, the 2 s resiliency timeout for memory calls applies.

@@ -255,7 +255,7 @@ def start_sidecar_and_app(
         "--enable-app-health-check",
         "--app-health-check-path", "/healthz",
         "--app-health-probe-interval", "1",
-        "--log-level", "info",
+        "--log-level", os.environ.get("DAPRD_LOG_LEVEL", "info"),
     ]  # fmt: skip
     for path in resources:
         argv += ["--resources-path", path]
