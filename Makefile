@@ -10,6 +10,7 @@ RESOURCES ?= embedded
 PYTEST_FLAGS ?=
 NAMESPACE ?= agents-dev
 OVERLAY ?= dev
+USER_ID ?= alice
 REDIS_HOST ?= redis:6379
 IMAGE_PREFIX ?= agent
 IMAGE_TAG ?= 0.1.0
@@ -65,6 +66,11 @@ k8s-render: k8s-tools ## print the rendered manifests of OVERLAY=dev|prod
 .PHONY: k8s-secrets
 k8s-secrets: sync ## create the referenced Secrets in NAMESPACE with generated values (kubectl)
 	$(UV) run --no-sync python scripts/k8s_secrets.py --namespace $(NAMESPACE) --redis-host $(REDIS_HOST)
+
+.PHONY: k8s-token
+k8s-token: sync ## print a bearer token for USER_ID, signed with NAMESPACE's chat-auth key (kubectl)
+	@$(UV) run --no-sync python scripts/dev_token.py "$(USER_ID)" --key "$$(kubectl -n $(NAMESPACE) \
+	  get secret chat-auth -o jsonpath='{.data.jwt-key}' | base64 -d)"
 
 .PHONY: images
 images: ## build both service images (needs a Docker engine): IMAGE_PREFIX, IMAGE_TAG

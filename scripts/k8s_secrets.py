@@ -24,6 +24,7 @@ from collections.abc import Sequence
 APPS = ("chat", "memory")
 REDIS_SECRET = "redis-auth"  # noqa: S105 (a Secret name)
 DEV_REDIS_HOST = "redis:6379"  # the dev overlay's in-cluster Redis Service
+AUTH_SECRET, AUTH_KEY = "chat-auth", "jwt-key"
 
 
 def token_secret_names() -> list[str]:
@@ -47,6 +48,8 @@ def manifests(namespace: str, redis_host: str) -> list[dict[str, object]]:
 
     found = [secret(name, {"token": secrets.token_hex(32)}) for name in token_secret_names()]
     found.append(secret(REDIS_SECRET, {"host": redis_host, "password": secrets.token_hex(24)}))
+    # The shared key chat verifies bearer tokens with (HS256); `make k8s-token` signs with it.
+    found.append(secret(AUTH_SECRET, {AUTH_KEY: secrets.token_hex(32)}))
     return found
 
 

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from agents import Model
 from fastapi import Depends, Path
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from chat.core.auth import Authenticator
 from chat.core.settings import ChatSettings
 from chat.models.chat import SESSION_ID_PATTERN
 from chat.services.chat import ChatService
@@ -45,3 +47,31 @@ MemoryAccessDep = Annotated[MemoryAccess, Depends(get_memory_access)]
 ChatServiceDep = Annotated[ChatService, Depends(get_chat_service)]
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id.")]
 SessionIdPath = Annotated[str, Path(pattern=SESSION_ID_PATTERN, description="The session's id.")]
+
+
+# Declared for the OpenAPI document; the check itself is Authenticator's (and a no-op when
+# AUTH_MODE=open).
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="With AUTH_MODE=jwt: a JWT whose `sub` is the user id the request acts for.",
+)
+
+
+def get_caller(
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> str | None:
+    """The user id the request's bearer token speaks for (None in open mode); 401 otherwise."""
+    return Authenticator(settings).caller(credentials.credentials if credentials else None)
+
+
+CallerDep = Annotated[str | None, Depends(get_caller)]
+
+
+def authorized_user(user_id: UserIdPath, caller: CallerDep) -> str:
+    """The path's user id, once the caller may act for it (403 otherwise)."""
+    return Authenticator.authorize(caller, user_id)
+
+
+AuthorizedUserId = Annotated[str, Depends(authorized_user)]

@@ -8,13 +8,15 @@ from fastapi import APIRouter, Query, Request, status
 
 from chat.api import streams
 from chat.api.deps import (
+    AuthorizedUserId,
+    CallerDep,
     ChatServiceDep,
     MemoryAccessDep,
     SessionIdPath,
-    UserIdPath,
     get_memory_access,
     get_settings,
 )
+from chat.core.auth import Authenticator
 from chat.models.chat import ChatRequest, ChatResponse
 from chat.models.memory import MemoryList
 from chat.models.sessions import SessionCreated, SessionDeleted, SessionHistory, SessionList
@@ -52,19 +54,19 @@ async def list_agents(request: Request) -> list[dict[str, Any]]:
 
 
 @router.post("/users/{user_id}/sessions", status_code=status.HTTP_201_CREATED, tags=["sessions"])
-async def create_session(*, user_id: UserIdPath, service: ChatServiceDep) -> SessionCreated:
+async def create_session(*, user_id: AuthorizedUserId, service: ChatServiceDep) -> SessionCreated:
     return await service.create_session(user_id=user_id)
 
 
 @router.get("/users/{user_id}/sessions", tags=["sessions"])
-async def list_sessions(*, user_id: UserIdPath, service: ChatServiceDep) -> SessionList:
+async def list_sessions(*, user_id: AuthorizedUserId, service: ChatServiceDep) -> SessionList:
     """The user's sessions, most recently active first."""
     return await service.list_sessions(user_id=user_id)
 
 
 @router.get("/users/{user_id}/sessions/{session_id}/history", tags=["sessions"])
 async def session_history(
-    *, user_id: UserIdPath, session_id: SessionIdPath, service: ChatServiceDep
+    *, user_id: AuthorizedUserId, session_id: SessionIdPath, service: ChatServiceDep
 ) -> SessionHistory:
     """Every message of the session, oldest first. Another user's session is a 404."""
     return await service.history(user_id=user_id, session_id=session_id)
@@ -72,22 +74,23 @@ async def session_history(
 
 @router.delete("/users/{user_id}/sessions/{session_id}", tags=["sessions"])
 async def delete_session(
-    *, user_id: UserIdPath, session_id: SessionIdPath, service: ChatServiceDep
+    *, user_id: AuthorizedUserId, session_id: SessionIdPath, service: ChatServiceDep
 ) -> SessionDeleted:
     return await service.delete_session(user_id=user_id, session_id=session_id)
 
 
 @router.post("/chat", tags=["chat"])
 @router.post("/chat/", tags=["chat"], include_in_schema=False)
-async def chat(*, body: ChatRequest, service: ChatServiceDep) -> ChatResponse:
+async def chat(*, body: ChatRequest, service: ChatServiceDep, caller: CallerDep) -> ChatResponse:
     """One turn, whole reply. Without a session id a new session starts."""
+    Authenticator.authorize(caller, body.user_id)
     return await service.chat(body)
 
 
 @router.get("/users/{user_id}/memories", tags=["memories"])
 async def list_user_memories(
     *,
-    user_id: UserIdPath,
+    user_id: AuthorizedUserId,
     memory: MemoryAccessDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> MemoryList:

@@ -10,12 +10,21 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import (
+    APIRouter,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+    WebSocketException,
+    status,
+)
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from chat.api.deps import ChatServiceDep, get_settings
-from chat.core.exceptions import SessionNotFound
+from chat.api.deps import CallerDep, ChatServiceDep, SettingsDep, get_settings
+from chat.core.auth import Authenticator, bearer
+from chat.core.exceptions import Forbidden, SessionNotFound, Unauthenticated
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent
 from chat.services.notifications import NotificationHub, notification_from
@@ -58,11 +67,12 @@ async def with_notifications(
 
 @router.post("/chat/stream", tags=["chat"], response_class=EventSourceResponse)
 async def chat_stream(
-    *, body: ChatRequest, service: ChatServiceDep, request: Request
+    *, body: ChatRequest, service: ChatServiceDep, request: Request, caller: CallerDep
 ) -> EventSourceResponse:
     """One turn as Server-Sent Events: ``session`` (ids, memories used, degraded), ``delta``,
     ``tool_call``, ``tool_result``, ``memory`` (live notifications), then ``done`` (the whole
     reply and its metadata) or ``error``. Heartbeats keep idle proxies from closing it."""
+    Authenticator.authorize(caller, body.user_id)
     settings = get_settings(request)
     events = service.stream_turn(body)
     first = await anext(events)  # a missing session fails here, as a plain 404
@@ -96,12 +106,24 @@ WS_TYPES = {
 async def chat_socket(
     websocket: WebSocket,
     service: ChatServiceDep,
+    settings: SettingsDep,
     user_id: str = Query(pattern=USER_ID_PATTERN),
+    access_token: str | None = Query(default=None, max_length=8192),
 ) -> None:
     """A conversation over one socket. Client → server: ``{"type": "user_message", "content",
     "session_id"?}`` and ``{"type": "cancel"}``. Server → client: ``workflow_started``,
     ``text_message_delta``, ``suggested_function_call``, ``function_call_execution``,
-    ``text_message`` (the whole reply), ``workflow_completed``, ``memory``, ``error``."""
+    ``text_message`` (the whole reply), ``workflow_completed``, ``memory``, ``error``.
+
+    With ``AUTH_MODE=jwt`` the token comes as ``Authorization: Bearer …`` or, for browsers,
+    which cannot set headers on a WebSocket, as ``?access_token=``; a socket without a valid
+    token for ``user_id`` is refused before it opens (close code 1008)."""
+    authenticator = Authenticator(settings)
+    try:
+        token = bearer(websocket.headers.get("authorization")) or access_token
+        authenticator.authorize(authenticator.caller(token), user_id)
+    except (Unauthenticated, Forbidden) as exc:
+        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=str(exc)) from exc
     await websocket.accept()
     send_lock = asyncio.Lock()
 

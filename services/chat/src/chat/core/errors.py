@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from chat.core.exceptions import ModelFailed, SessionNotFound
+from chat.core.exceptions import Forbidden, ModelFailed, SessionNotFound, Unauthenticated
 from sidecar.http_errors import error_body, install_error_handlers
 
 
@@ -17,7 +17,21 @@ async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("model_failed", str(exc)), status_code=502)
 
 
+async def _unauthenticated(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("unauthenticated", str(exc)),
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="chat"'},
+    )
+
+
+async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("forbidden", str(exc)), status_code=403)
+
+
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
     app.add_exception_handler(SessionNotFound, _session_not_found)
     app.add_exception_handler(ModelFailed, _model_failed)
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)

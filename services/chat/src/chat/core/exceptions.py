@@ -13,3 +13,11 @@ class SessionNotFound(LookupError):
 
 class ModelFailed(RuntimeError):
     """The model (or a tool) failed during a turn."""
+
+
+class Unauthenticated(Exception):
+    """No bearer token, or one that does not verify (HTTP 401)."""
+
+
+class Forbidden(Exception):
+    """A valid caller acting for another user (HTTP 403)."""
