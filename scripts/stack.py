@@ -241,9 +241,9 @@ def control_plane_ports(port: int, healthz_port: int, metrics_port: int) -> list
     ]  # fmt: skip
 
 
-def start_placement(port: int, *, sentry: Sentry, log_dir: Path) -> ManagedProcess:
-    """Placement, serving the sidecars over mTLS with a certificate from ``sentry`` (daprd
-    with mTLS on speaks TLS to it)."""
+def start_placement(port: int, *, sentry: Sentry | None, log_dir: Path) -> ManagedProcess:
+    """Placement; with ``sentry``, serving the sidecars over mTLS with a certificate from it
+    (daprd with mTLS on speaks TLS to it)."""
     # Placement also listens for its raft peers (127.0.0.1:8201 by default): pin that too.
     healthz_port, metrics_port, raft_port = port + 100, port + 101, port + 102
     process = start_process(
@@ -252,9 +252,12 @@ def start_placement(port: int, *, sentry: Sentry, log_dir: Path) -> ManagedProce
             runtime_bin("placement"),
             *control_plane_ports(port, healthz_port, metrics_port),
             "--initial-cluster", f"dapr-placement-0=127.0.0.1:{raft_port}",
-            "--tls-enabled",
-            "--sentry-address", sentry.address,
-            "--trust-anchors-file", sentry.trust_anchors_file,
+            *(
+                ["--tls-enabled", "--sentry-address", sentry.address,
+                 "--trust-anchors-file", str(sentry.trust_anchors_file)]
+                if sentry is not None
+                else []
+            ),
         ],
         log_dir=log_dir,
     )  # fmt: skip

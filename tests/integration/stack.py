@@ -29,6 +29,7 @@ from scripts.stack import (
     ROOT,
     ManagedProcess,
     ProcessSet,
+    Sentry,
     Tokens,
     http_ok,
     port_open,
@@ -99,7 +100,7 @@ class Stack:
     workdir: Path
     processes: ProcessSet
     broker_port: int
-    tokens: Tokens
+    tokens: Tokens | None  # None: a stack without security (benchmarks' baseline only)
 
     def sidecar(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.http}"
@@ -107,12 +108,12 @@ class Stack:
     @property
     def auth(self) -> dict[str, str]:
         """The header every call to a sidecar's API needs (DAPR_API_TOKEN)."""
-        return self.tokens.sidecar_headers()
+        return self.tokens.sidecar_headers() if self.tokens else {}
 
     @property
     def app_auth(self) -> dict[str, str]:
         """The header a direct call to an app needs, as if it came from its sidecar."""
-        return {"dapr-api-token": self.tokens.app_api}
+        return {"dapr-api-token": self.tokens.app_api} if self.tokens else {}
 
     def app_url(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.app}"
@@ -126,7 +127,9 @@ class Stack:
     def start_app(self, app: AppPorts) -> None:
         """Start an app stopped by ``stop_app`` again and wait until its sidecar reaches it."""
         process = self.processes.add(
-            start_app(app, log_dir=self.workdir / "logs", env=self.tokens.env())
+            start_app(
+                app, log_dir=self.workdir / "logs", env=self.tokens.env() if self.tokens else {}
+            )
         )
         wait_until(
             lambda: http_ok(
@@ -170,7 +173,7 @@ def _rewrite_component(doc: dict[str, Any], *, broker_port: int, data_dir: Path)
 
 
 def stage_resources(
-    resource_set: str, workdir: Path, *, broker_port: int
+    resource_set: str, workdir: Path, *, broker_port: int, secure: bool = True
 ) -> tuple[list[Path], Path]:
     """Copy the project's resources for ``resource_set`` into ``workdir`` with test addresses."""
     data_dir = workdir / "data"
@@ -190,6 +193,8 @@ def stage_resources(
     config["spec"]["nameResolution"]["configuration"]["connectionString"] = str(
         data_dir / "name-resolution.db"
     )
+    if not secure:
+        del config["spec"]["mtls"], config["spec"]["accessControl"]
     config_path = workdir / "resources" / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return dirs, config_path
@@ -231,9 +236,8 @@ def start_sidecar_and_app(
     resources: list[Path],
     config: Path,
     placement_port: int,
-    sentry_port: int,
-    trust_anchors: str,
-    tokens: Tokens,
+    sentry: Sentry | None,
+    tokens: Tokens | None,
     log_dir: Path,
     started: ProcessSet,
     env: dict[str, str] | None = None,
@@ -250,8 +254,7 @@ def start_sidecar_and_app(
         "--dapr-listen-addresses", "127.0.0.1",
         "--config", config,
         "--placement-host-address", f"127.0.0.1:{placement_port}",
-        "--enable-mtls",
-        "--sentry-address", f"127.0.0.1:{sentry_port}",
+        *(["--enable-mtls", "--sentry-address", sentry.address] if sentry else []),
         "--enable-app-health-check",
         "--app-health-check-path", "/healthz",
         "--app-health-probe-interval", "1",
@@ -259,11 +262,11 @@ def start_sidecar_and_app(
     ]  # fmt: skip
     for path in resources:
         argv += ["--resources-path", path]
-    app_env = {**tokens.env(), **(env or {})}
-    daprd_env = {**app_env, "DAPR_TRUST_ANCHORS": trust_anchors}
+    app_env = {**(tokens.env() if tokens else {}), **(env or {})}
+    daprd_env = {**app_env, **({"DAPR_TRUST_ANCHORS": sentry.trust_anchors} if sentry else {})}
     daprd = started.add(start_process(f"{app.app_id}-daprd", argv, log_dir=log_dir, env=daprd_env))
     uvicorn = started.add(start_app(app, log_dir=log_dir, env=app_env))
-    through_sidecar = {"dapr-app-id": app.app_id, **tokens.sidecar_headers()}
+    through_sidecar = {"dapr-app-id": app.app_id, **(tokens.sidecar_headers() if tokens else {})}
     wait_until(
         lambda: (
             http_ok(f"http://127.0.0.1:{app.http}/v1.0/healthz")
@@ -304,8 +307,12 @@ def running_stack(
     *,
     env: dict[str, str] | None = None,
     ports: StackPorts | None = None,
+    secure: bool = True,
 ) -> Iterator[Stack]:
-    """Start the whole stack for ``resource_set``; stop every process on exit, whatever happens."""
+    """Start the whole stack for ``resource_set``; stop every process on exit, whatever happens.
+
+    ``secure=False`` leaves out tokens, mTLS and access control: only the benchmarks use it, as
+    the baseline that prices them."""
     if not runtime_bin("daprd").exists():
         pytest.fail("daprd is not installed: run `make dapr` (scripts/install-dapr.sh)")
     ports = ports or PORTS[resource_set]
@@ -325,25 +332,28 @@ def running_stack(
                 if os.environ.get("CI"):
                     pytest.fail(f"{reason}; .ci/run installs redis-server")
                 pytest.skip(reason)
-        resources, config = stage_resources(resource_set, workdir, broker_port=broker_port)
-        sentry = start_sentry(
-            ports.sentry,
-            healthz_port=ports.sentry + 1,
-            metrics_port=ports.sentry + 2,
-            creds_dir=workdir / "sentry",
-            log_dir=log_dir,
+        resources, config = stage_resources(
+            resource_set, workdir, broker_port=broker_port, secure=secure
         )
-        started.add(sentry.process)
+        sentry = tokens = None
+        if secure:
+            sentry = start_sentry(
+                ports.sentry,
+                healthz_port=ports.sentry + 1,
+                metrics_port=ports.sentry + 2,
+                creds_dir=workdir / "sentry",
+                log_dir=log_dir,
+            )
+            started.add(sentry.process)
+            tokens = Tokens.generate()
         started.add(start_placement(ports.placement, sentry=sentry, log_dir=log_dir))
-        tokens = Tokens.generate()
         for app in (ports.memory, ports.chat):
             start_sidecar_and_app(
                 app,
                 resources=resources,
                 config=config,
                 placement_port=ports.placement,
-                sentry_port=ports.sentry,
-                trust_anchors=sentry.trust_anchors,
+                sentry=sentry,
                 tokens=tokens,
                 log_dir=log_dir,
                 started=started,
