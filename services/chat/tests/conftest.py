@@ -67,8 +67,13 @@ def fake_sidecar(memory: FakeMemory) -> FakeDaprSidecar:
 
 
 @pytest.fixture
-def app(fake_sidecar: FakeDaprSidecar) -> FastAPI:
-    app = create_app(ChatSettings())
+def settings() -> ChatSettings:
+    return ChatSettings()
+
+
+@pytest.fixture
+def app(fake_sidecar: FakeDaprSidecar, settings: ChatSettings) -> FastAPI:
+    app = create_app(settings)
     attach_fake_sidecar(app, fake_sidecar)
     return app
 

@@ -4,7 +4,6 @@ it acts for; anything else is 401/403 and writes nothing."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,16 +36,8 @@ def auth(sub: str, **claims: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(fake_sidecar: FakeDaprSidecar) -> FastAPI:
-    app = create_app(ChatSettings(**JWT))
-    attach_fake_sidecar(app, fake_sidecar)
-    return app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, "http://chat") as client:
-        yield client
+def settings() -> ChatSettings:
+    return ChatSettings(**JWT)
 
 
 CALLS = [
