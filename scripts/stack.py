@@ -34,6 +34,8 @@ from typing import Any
 import httpx
 import yaml
 
+from sidecar.connection import API_TOKEN_HEADER
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN_FILE = ROOT / "dapr.yaml"
 COMPONENTS = ROOT / "components"
@@ -47,7 +49,6 @@ SENTRY_CONFIG = COMPONENTS / "sentry.yaml"
 # --sentry-address localhost:50001 (cli pkg/standalone/run.go: sentryDefaultAddress).
 CLI_SENTRY_PORT = 50001
 RESOURCE_SETS = ("embedded", "redis")
-API_TOKEN_HEADER = "dapr-api-token"  # noqa: S105 (a header name)
 # An OTLP/gRPC collector (host:port) for the sidecars' spans; unset, spans are not exported.
 OTEL_ENDPOINT_ENV = "DAPR_OTEL_ENDPOINT"
 
@@ -280,24 +281,26 @@ class Tokens:
     def generate(cls) -> Tokens:
         return cls(dapr_api=secrets.token_hex(32), app_api=secrets.token_hex(32))
 
+    def variables(self) -> dict[str, str]:
+        return {"DAPR_API_TOKEN": self.dapr_api, "APP_API_TOKEN": self.app_api}
+
     def env(self) -> dict[str, str]:
         """For the sidecar and the app alike (the apps refuse to start without them)."""
-        return {
-            "DAPR_API_TOKEN": self.dapr_api,
-            "APP_API_TOKEN": self.app_api,
-            "REQUIRE_DAPR_TOKENS": "true",
-        }
+        return {**self.variables(), "REQUIRE_DAPR_TOKENS": "true"}
 
     def sidecar_headers(self) -> dict[str, str]:
         return {API_TOKEN_HEADER: self.dapr_api}
+
+    def app_headers(self) -> dict[str, str]:
+        """What a sidecar sends its app: for calling an app directly, as its sidecar would."""
+        return {API_TOKEN_HEADER: self.app_api}
 
     def write(self, path: Path) -> None:
         """For the user's own curl calls while the stack runs (removed when it stops)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
         path.chmod(0o600)
-        tokens = {"DAPR_API_TOKEN": self.dapr_api, "APP_API_TOKEN": self.app_api}
-        path.write_text("".join(f"{k}={v}\n" for k, v in tokens.items()))
+        path.write_text("".join(f"{k}={v}\n" for k, v in self.variables().items()))
 
 
 @dataclass(frozen=True)
@@ -521,8 +524,7 @@ def run(resource_set: str) -> int:
         # The CLI stops its daprds and apps on SIGINT; ProcessSet then makes sure of it.
         cli.stop(grace_seconds=15, sig=signal.SIGINT)
     PID_FILE.unlink(missing_ok=True)
-    TOKENS_FILE.unlink(missing_ok=True)
-    shutil.rmtree(SENTRY_DIR, ignore_errors=True)
+    forget_run_secrets()
     print("stopped", flush=True)
     return 0 if stopping else (cli.popen.returncode or 1)
 
@@ -538,6 +540,12 @@ def _print_endpoints(run_file: RunFile, resource_set: str) -> None:
     print(f"  API docs: http://127.0.0.1:{chat.app_port}/docs")
     print(f"  sidecar API token (DAPR_API_TOKEN) for this run: {TOKENS_FILE}")
     print("Ctrl-C (or `make stop`) stops everything.\n", flush=True)
+
+
+def forget_run_secrets() -> None:
+    """A stopped run leaves neither its tokens nor its certificate authority behind."""
+    TOKENS_FILE.unlink(missing_ok=True)
+    shutil.rmtree(SENTRY_DIR, ignore_errors=True)
 
 
 def stop() -> int:
@@ -557,8 +565,7 @@ def stop() -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
     PID_FILE.unlink(missing_ok=True)
-    TOKENS_FILE.unlink(missing_ok=True)
-    shutil.rmtree(SENTRY_DIR, ignore_errors=True)
+    forget_run_secrets()
     print("stopped")
     return 0
 

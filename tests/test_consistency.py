@@ -9,18 +9,13 @@ import yaml
 from chat.core.settings import ChatSettings
 from memory.core.settings import MemorySettings
 from scripts.stack import COMPONENTS, RESOURCE_SETS, RunFile
+from tests.deploy.manifests import local
 
 SETTINGS = {"chat": ChatSettings(), "memory": MemorySettings()}
 
 
 def components(resource_set: str) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for name in ("common", resource_set):
-        for path in sorted((COMPONENTS / name).glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if doc and doc["kind"] == "Component":
-                    found[doc["metadata"]["name"]] = doc
-    return found
+    return {c["metadata"]["name"]: c for c in local("Component", resource_set)}
 
 
 def test_run_file_apps_match_the_services() -> None:

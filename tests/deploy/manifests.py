@@ -64,6 +64,17 @@ def local_resources() -> list[tuple[Path, Doc]]:
     return found
 
 
+def local(kind: str, resource_set: str = "embedded") -> list[Doc]:
+    """The resources of ``kind`` a local run of ``resource_set`` loads (and its config)."""
+    docs = []
+    for folder in ("common", resource_set):
+        for path in sorted((COMPONENTS / folder).glob("*.yaml")):
+            docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
+    if kind == "Configuration":
+        docs.append(yaml.safe_load((COMPONENTS / "config.yaml").read_text()))
+    return docs
+
+
 def pod_spec(deployment: Doc) -> Doc:
     spec: Doc = deployment["spec"]["template"]["spec"]
     return spec

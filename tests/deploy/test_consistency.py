@@ -18,22 +18,12 @@ from chat.main import create_app as create_chat
 from memory.core.settings import MemorySettings
 from memory.main import create_app as create_memory
 from scripts import k8s_secrets
-from scripts.stack import COMPONENTS, RESOURCE_SETS, ROOT, RunFile
-from tests.deploy.manifests import APPS, OVERLAYS, Doc, named, of_kind, pod_spec, render
+from scripts.stack import RESOURCE_SETS, ROOT, RunFile
+from tests.deploy.manifests import APPS, OVERLAYS, Doc, local, named, of_kind, pod_spec, render
 
 SETTINGS = {"chat": ChatSettings(), "memory": MemorySettings()}
 RUN_FILE = RunFile.load()
 OUTBOX_KEYS = ("outboxPublishPubsub", "outboxPublishTopic", "outboxDiscardWhenMissingState")
-
-
-def local(kind: str, resource_set: str = "embedded") -> list[Doc]:
-    docs = []
-    for folder in ("common", resource_set):
-        for path in sorted((COMPONENTS / folder).glob("*.yaml")):
-            docs += [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == kind]
-    if kind == "Configuration":
-        docs.append(yaml.safe_load((COMPONENTS / "config.yaml").read_text()))
-    return docs
 
 
 def essence(doc: Doc) -> dict[str, Any]:

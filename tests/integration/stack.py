@@ -113,7 +113,7 @@ class Stack:
     @property
     def app_auth(self) -> dict[str, str]:
         """The header a direct call to an app needs, as if it came from its sidecar."""
-        return {"dapr-api-token": self.tokens.app_api} if self.tokens else {}
+        return self.tokens.app_headers() if self.tokens else {}
 
     def app_url(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.app}"
