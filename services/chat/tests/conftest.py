@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +11,10 @@ from fastapi import FastAPI
 
 from chat.core.settings import ChatSettings
 from chat.main import create_app
+from chat.services.chat import ChatService, session_actors
+from chat.services.memories import memory_client
+from sidecar.actors import ActorClient
+from sidecar.state import StateStore
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 STORE = "chat-state"
@@ -82,3 +86,23 @@ def app(fake_sidecar: FakeDaprSidecar, settings: ChatSettings) -> FastAPI:
 async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(app, "http://chat") as client:
         yield client
+
+
+@pytest.fixture
+def service_of() -> Callable[[FastAPI], ChatService]:
+    """The chat service as a request of ``app`` gets it (app state, the app's fake sidecar)."""
+
+    def build(app: FastAPI) -> ChatService:
+        http = app.state.sidecar.http
+        settings: ChatSettings = app.state.settings
+        return ChatService(
+            store=StateStore(http, settings.state_store),
+            actors=session_actors(ActorClient(http)),
+            memory=memory_client(http, settings),
+            settings=settings,
+            model=app.state.chat_model,
+            model_name=app.state.chat_model_name,
+            registry=app.state.turns,
+        )
+
+    return build

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
+import time
+from collections.abc import Callable
 from typing import Any
 
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
+from fastapi import FastAPI
 
 from chat.core.settings import ChatSettings
 from chat.main import create_app
 from chat.models.chat import ChatRequest
 from chat.services.chat import ChatService
-from chat.services.memories import memory_client
-from sidecar.state import StateStore
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+
+ServiceOf = Callable[[FastAPI], ChatService]
 
 
 async def test_a_scripted_remember_call_stores_for_the_requests_user(
@@ -56,31 +58,23 @@ async def test_a_model_failure_is_502_and_saves_nothing(
 
 
 async def test_a_stream_closed_midway_saves_what_was_said_as_interrupted(
-    fake_sidecar: FakeDaprSidecar,
+    fake_sidecar: FakeDaprSidecar, service_of: ServiceOf
 ) -> None:
-    settings = ChatSettings()
-    http = fake_sidecar.client()
-    from chat.services.offline_model import OfflineModel
-
-    service = ChatService(
-        store=StateStore(http, "chat-state"),
-        memory=memory_client(http, settings),
-        settings=settings,
-        model=OfflineModel(),
-        model_name="offline",
-    )
-    events = service.stream_turn(ChatRequest(user_id="dave", message="tell me something long"))
+    app = create_app(ChatSettings(offline_token_delay_seconds=0.01))
+    attach_fake_sidecar(app, fake_sidecar)
+    service = service_of(app)
+    run = await service.start_turn(ChatRequest(user_id="dave", message="tell me something long"))
+    events = run.events()
     deltas = []
     async for event in events:
         if event.type == "delta":
             deltas.append(event.data["text"])
             if len(deltas) == 3:
                 break
-    await events.aclose()  # the client went away
-    for _ in range(50):  # the save runs on in the background
-        if fake_sidecar.published:
-            break
-        await asyncio.sleep(0.01)
+    started = time.monotonic()
+    await events.aclose()  # the client went away: the turn is cancelled, explicitly
+    await run.wait()
+    assert time.monotonic() - started < 1.0  # saved at once, not when collected
     (event,) = [e for e in fake_sidecar.published if e["type"] == "conversation.turn.completed"]
     assert event["data"]["interrupted"] is True
     assert event["data"]["reply"] == "".join(deltas)
@@ -88,3 +82,4 @@ async def test_a_stream_closed_midway_saves_what_was_said_as_interrupted(
     history = await service.history(user_id="dave", session_id=session.session_id)
     assert history.messages[-1].interrupted is True
     assert history.messages[-1].content == "".join(deltas)
+    assert session.message_count == 2

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from typing import Literal
 
+from dapr.actor import Actor
 from fastapi import APIRouter, FastAPI
 
 from memory.api import events, routes
 from memory.core import errors
 from memory.core.settings import MemorySettings
+from memory.data.actors import MemoryUser, memory_actor_factory
 from memory.services.embedding import TextEmbedder
-from memory.services.memories import MemoryRuntime
+from memory.services.memories import MemoryRuntime, memory_repository
+from sidecar.actors import ActorFactory
 from sidecar.app import create_service_app
+from sidecar.connection import Sidecar
 from sidecar.security import every_path_but_health
+from sidecar.state import StateStore
 
 
 def create_app(
@@ -21,6 +26,12 @@ def create_app(
     embedder: TextEmbedder | Literal["default"] | None = "default",
 ) -> FastAPI:
     settings = settings or MemorySettings()
+    resolved = settings
+
+    def actors(sidecar: Sidecar) -> dict[type[Actor], ActorFactory]:
+        store = StateStore(sidecar.http, resolved.state_store)
+        return {MemoryUser: memory_actor_factory(memory_repository(store, resolved))}
+
     router = APIRouter()
     router.include_router(routes.router)
     router.include_router(events.router)
@@ -32,6 +43,7 @@ def create_app(
         # Everything but the probes arrives through Dapr, so everything must carry the app token.
         guarded=every_path_but_health,
         install_errors=errors.install,
+        actors=actors,
     )
     app.state.memory_runtime = MemoryRuntime.create(settings, embedder=embedder)
     return app

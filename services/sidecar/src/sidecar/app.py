@@ -3,16 +3,21 @@ mapping, and the app-token guard when a token is configured."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
+from dapr.actor import Actor
 from fastapi import APIRouter, FastAPI
 
-from sidecar.connection import open_sidecar
+from sidecar.actors import ActorClient, ActorFactory, install_actor_routes, register_actors
+from sidecar.connection import Sidecar, open_sidecar
 from sidecar.http_errors import install_error_handlers
 from sidecar.logs import configure_logging
 from sidecar.security import AppTokenGuard
 from sidecar.settings import SidecarSettings
+
+#: The actor types an app hosts, each with its factory, given the open sidecar.
+ActorHosting = Callable[[Sidecar], Mapping[type[Actor], ActorFactory]]
 
 
 def create_service_app(
@@ -23,19 +28,38 @@ def create_service_app(
     router: APIRouter,
     guarded: Callable[[str], bool],
     install_errors: Callable[[FastAPI], None] = install_error_handlers,
+    actors: ActorHosting | None = None,
+    on_shutdown: Callable[[FastAPI], Awaitable[None]] | None = None,
 ) -> FastAPI:
-    """Build a service app; ``guarded`` says which paths must carry the app token."""
+    """Build a service app; ``guarded`` says which paths must carry the app token.
+
+    ``actors`` gives the actor types the app hosts, each with a factory built from the open
+    sidecar: their callback routes are added now and the types registered once the sidecar
+    answers (``app.state.register_actors`` does it; unit tests call it against a fake).
+    ``on_shutdown`` runs before the sidecar clients close (to drain the app's own work)."""
     configure_logging(settings.log_level, app_id=settings.app_id)
+
+    async def register(sidecar: Sidecar) -> None:
+        if actors is not None:
+            await register_actors(ActorClient(sidecar.http), actors(sidecar))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_sidecar(settings) as sidecar:
             app.state.sidecar = sidecar
-            yield
+            await register(sidecar)
+            try:
+                yield
+            finally:
+                if on_shutdown is not None:
+                    await on_shutdown(app)
 
     app = FastAPI(title=title, summary=summary, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.register_actors = register
     app.include_router(router)
+    if actors is not None:
+        install_actor_routes(app)
     install_errors(app)
     if settings.app_api_token is not None:
         app.add_middleware(

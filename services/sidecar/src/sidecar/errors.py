@@ -25,3 +25,8 @@ class InvocationFailed(SidecarError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class ActorCallFailed(SidecarError):
+    """The sidecar could not deliver an actor call, or the actor failed unexpectedly
+    (placement not ready, the hosting replica gone, a timeout); surfaces as HTTP 503."""

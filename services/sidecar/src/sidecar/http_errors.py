@@ -8,7 +8,12 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from sidecar.errors import ConcurrencyConflict, InvocationFailed, StateStoreUnavailable
+from sidecar.errors import (
+    ActorCallFailed,
+    ConcurrencyConflict,
+    InvocationFailed,
+    StateStoreUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,4 +54,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConcurrencyConflict, _conflict)
     app.add_exception_handler(StateStoreUnavailable, _unavailable)
     app.add_exception_handler(InvocationFailed, _unavailable)
+    app.add_exception_handler(ActorCallFailed, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

@@ -24,8 +24,9 @@ def every_path_but_health(path: str) -> bool:
 
 
 def dapr_callback_paths(path: str) -> bool:
-    """For public apps (chat): only the routes daprd calls (subscriptions, deliveries)."""
-    return path.startswith(("/dapr/", "/events/"))
+    """For public apps (chat): only the routes daprd calls (subscriptions, deliveries, the
+    actor callbacks)."""
+    return path.startswith(("/dapr/", "/events/", "/actors/"))
 
 
 class AppTokenGuard:

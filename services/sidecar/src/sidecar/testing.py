@@ -9,10 +9,11 @@ use the real daprd instead.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -24,8 +25,12 @@ from fastapi import FastAPI
 from sidecar.connection import Sidecar
 
 InvokeHandler = Callable[[str, httpx.Request], httpx.Response]
+ActorHost = Callable[[str, str, str, bytes], Awaitable[httpx.Response]]
 
 _STATE = re.compile(r"^/v1\.0/state/(?P<store>[^/]+)(?:/(?P<rest>.+))?$")
+_ACTOR_METHOD = re.compile(
+    r"^/v1\.0/actors/(?P<type>[^/]+)/(?P<id>[^/]+)/method/(?P<method>[^/]+)$"
+)
 
 
 def _error(status: int, code: str, message: str) -> httpx.Response:
@@ -46,9 +51,17 @@ class FakeDaprSidecar:
     outbox: dict[str, str] = field(default_factory=dict)
     #: What the outbox published, in order: {"topic", "type", "subject", "data"}.
     published: list[dict[str, Any]] = field(default_factory=list)
+    #: Where actor calls go (``attach_fake_sidecar`` points it at the app's actor routes).
+    actor_host: ActorHost | None = None
+    #: One lock per actor id: daprd runs an actor's calls one at a time (turn-based).
+    _actor_turns: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
+        return httpx.MockTransport(self._handle_async)
+
+    async def _handle_async(self, request: httpx.Request) -> httpx.Response:
+        answer = self.handle(request)
+        return answer if isinstance(answer, httpx.Response) else await answer
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=self.transport(), base_url="http://127.0.0.1:3500")
@@ -64,11 +77,14 @@ class FakeDaprSidecar:
         return etag
 
     # -- the fake API ------------------------------------------------------------------------
-    def handle(self, request: httpx.Request) -> httpx.Response:
+    def handle(self, request: httpx.Request) -> httpx.Response | Awaitable[httpx.Response]:
         self.requests.append(request)
         if self.fail_next_status is not None:
             status, self.fail_next_status = self.fail_next_status, None
             return _error(status, "ERR_FAKE_FAILURE", "injected failure")
+        actor = _ACTOR_METHOD.match(request.url.path)
+        if actor is not None:
+            return self._call_actor(actor["type"], actor["id"], actor["method"], request.content)
         app_id = request.headers.get("dapr-app-id")
         if app_id is not None:
             if self.invoke is None:
@@ -102,6 +118,15 @@ class FakeDaprSidecar:
             self.published.extend(events)
             return response
         return _error(405, "ERR_METHOD_NOT_ALLOWED", f"{request.method} {path}")
+
+    async def _call_actor(
+        self, actor_type: str, actor_id: str, method: str, body: bytes
+    ) -> httpx.Response:
+        if self.actor_host is None:
+            return _error(500, "ERR_ACTOR_RUNTIME_NOT_FOUND", "actor runtime is not configured")
+        turn = self._actor_turns.setdefault(f"{actor_type}||{actor_id}", asyncio.Lock())
+        async with turn:
+            return await self.actor_host(actor_type, actor_id, method, body)
 
     def _outbox(
         self, store: str, operations: list[dict[str, Any]]
@@ -196,10 +221,30 @@ class FakeDaprClient:
 
 
 def attach_fake_sidecar(app: FastAPI, fake: FakeDaprSidecar) -> None:
-    """Stand in for the lifespan: give ``app`` a Sidecar whose clients are fakes."""
+    """Stand in for the lifespan: give ``app`` a Sidecar whose clients are fakes, and route the
+    fake's actor calls to the app's actor routes, as daprd would (registering the app's actor
+    types on the first call)."""
     settings = app.state.settings
     dapr = FakeDaprClient(components=[*sorted(fake.stores), settings.pubsub_name])
-    app.state.sidecar = Sidecar(settings=settings, http=fake.client(), dapr=dapr)
+    sidecar = Sidecar(settings=settings, http=fake.client(), dapr=dapr)
+    app.state.sidecar = sidecar
+    registered: list[bool] = []
+    token = settings.app_api_token.get_secret_value() if settings.app_api_token else None
+
+    async def host(actor_type: str, actor_id: str, method: str, body: bytes) -> httpx.Response:
+        if not registered:
+            await app.state.register_actors(sidecar)
+            registered.append(True)
+        async with asgi_client(app) as client:
+            response = await client.put(
+                f"/actors/{actor_type}/{actor_id}/method/{method}",
+                content=body,
+                headers={"dapr-api-token": token} if token else {},
+            )
+        # daprd hands the app's answer back to the caller as it came.
+        return httpx.Response(response.status_code, content=response.content)
+
+    fake.actor_host = host
 
 
 @asynccontextmanager

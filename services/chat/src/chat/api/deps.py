@@ -12,8 +12,9 @@ from starlette.requests import HTTPConnection
 from chat.core.auth import Authenticator
 from chat.core.settings import ChatSettings
 from chat.models.chat import SESSION_ID_PATTERN
-from chat.services.chat import ChatService
+from chat.services.chat import ChatService, TurnRegistry, session_actors
 from chat.services.memories import MemoryAccess, memory_access, memory_client
+from sidecar.actors import ActorClient
 from sidecar.contracts import USER_ID_PATTERN
 from sidecar.deps import SidecarDep, StateStoreDep
 
@@ -34,8 +35,11 @@ def get_chat_service(
     request: HTTPConnection, sidecar: SidecarDep, store: StateStoreDep, settings: SettingsDep
 ) -> ChatService:
     model: Model = request.app.state.chat_model
+    registry: TurnRegistry = request.app.state.turns
     return ChatService(
         store=store,
+        actors=session_actors(ActorClient(sidecar.http)),
+        registry=registry,
         memory=memory_client(sidecar.http, settings),
         settings=settings,
         model=model,

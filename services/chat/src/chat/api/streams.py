@@ -24,10 +24,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from chat.api.deps import CallerDep, ChatServiceDep, SettingsDep, get_settings
 from chat.core.auth import Authenticator, bearer
-from chat.core.exceptions import Forbidden, SessionNotFound, Unauthenticated
+from chat.core.exceptions import Forbidden, SessionBusy, SessionNotFound, Unauthenticated
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent
-from chat.services.notifications import NotificationHub, notification_from
+from chat.services.notifications import NotificationHub, event_age_seconds, notification_from
 from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN
 
 logger = logging.getLogger(__name__)
@@ -71,18 +71,25 @@ async def chat_stream(
 ) -> EventSourceResponse:
     """One turn as Server-Sent Events: ``session`` (ids, memories used, degraded), ``delta``,
     ``tool_call``, ``tool_result``, ``memory`` (live notifications), then ``done`` (the whole
-    reply and its metadata) or ``error``. Heartbeats keep idle proxies from closing it."""
+    reply and its metadata; ``metadata.interrupted`` when a newer message interrupted it) or
+    ``error`` (``code``: ``session_deleted``, ``model_failed``, ``unavailable``). Heartbeats
+    keep idle proxies from closing it.
+
+    The session's turn is taken before the stream opens: a missing session answers 404 and a
+    refused message (``multitask_strategy=reject``) 409, both as plain HTTP errors. A client
+    that goes away cancels the turn, which is saved at once, marked interrupted."""
     Authenticator.authorize(caller, body.user_id)
     settings = get_settings(request)
-    events = service.stream_turn(body)
-    first = await anext(events)  # a missing session fails here, as a plain 404
+    run = await service.start_turn(body)
     hub = hub_of(request)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        yield ServerSentEvent(event=first.type, data=json.dumps(first.data))
-        with hub.subscribe(body.user_id) as notes:
-            async for event in with_notifications(events, notes):
-                yield ServerSentEvent(event=event.type, data=json.dumps(event.data))
+        try:
+            with hub.subscribe(body.user_id) as notes:
+                async for event in with_notifications(run.events(), notes):
+                    yield ServerSentEvent(event=event.type, data=json.dumps(event.data))
+        finally:
+            run.cancel("client_disconnected")  # a no-op once the turn has ended
 
     return EventSourceResponse(
         stream(),
@@ -133,12 +140,17 @@ async def chat_socket(
 
     async def run_turn(request: ChatRequest) -> None:
         try:
-            async for event in service.stream_turn(request):
-                if event.type == "done":
-                    await send({"type": "text_message", "content": event.data["reply"]})
-                await send({"type": WS_TYPES[event.type], **event.data})
+            run = await service.start_turn(request)
         except SessionNotFound as exc:
-            await send({"type": "error", "message": str(exc)})
+            await send({"type": "error", "code": "not_found", "message": str(exc)})
+            return
+        except SessionBusy as exc:
+            await send({"type": "error", "code": "session_busy", "message": str(exc)})
+            return
+        async for event in run.events():
+            if event.type == "done":
+                await send({"type": "text_message", "content": event.data["reply"]})
+            await send({"type": WS_TYPES[event.type], **event.data})
 
     async def forward(notes: asyncio.Queue[dict[str, Any]]) -> None:
         while True:
@@ -166,6 +178,7 @@ async def chat_socket(
                         user_id=user_id,
                         session_id=message.get("session_id"),
                         message=message.get("content"),
+                        multitask_strategy=message.get("multitask_strategy"),
                     )
                 except ValidationError as exc:
                     await send({"type": "error", "message": exc.errors()[0]["msg"]})
@@ -182,14 +195,20 @@ async def chat_socket(
 
 
 @router.post("/events/memory-events", tags=["events"])
-async def on_memory_event(request: Request) -> dict[str, str]:
-    """daprd's deliveries of memory-events: tell the user's open streams."""
+async def on_memory_event(request: Request, settings: SettingsDep) -> dict[str, str]:
+    """daprd's deliveries of memory-events (every chat replica gets each one: a consumer group
+    per replica): tell the user's open streams here. Notifications are live only: an event
+    older than NOTIFICATION_MAX_AGE_SECONDS (a new replica's group starts at the beginning of
+    the stream) is acknowledged and not pushed."""
     try:
         event = json.loads(await request.body())
     except ValueError:
         return DROP
     if not isinstance(event, dict) or "type" not in event:
         return DROP
+    age = event_age_seconds(event)
+    if age is not None and age > settings.notification_max_age_seconds:
+        return SUCCESS
     found = notification_from(event)
     if found is not None:
         user_id, notification = found

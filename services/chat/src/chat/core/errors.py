@@ -5,12 +5,27 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from chat.core.exceptions import Forbidden, ModelFailed, SessionNotFound, Unauthenticated
+from chat.core.exceptions import (
+    Forbidden,
+    ModelFailed,
+    SessionBusy,
+    SessionDeleted,
+    SessionNotFound,
+    Unauthenticated,
+)
 from sidecar.http_errors import error_body, install_error_handlers
 
 
 async def _session_not_found(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("not_found", str(exc)), status_code=404)
+
+
+async def _session_busy(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("session_busy", str(exc)), status_code=409)
+
+
+async def _session_deleted(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("session_deleted", str(exc)), status_code=410)
 
 
 async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
@@ -32,6 +47,8 @@ async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
     app.add_exception_handler(SessionNotFound, _session_not_found)
+    app.add_exception_handler(SessionBusy, _session_busy)
+    app.add_exception_handler(SessionDeleted, _session_deleted)
     app.add_exception_handler(ModelFailed, _model_failed)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)

@@ -11,6 +11,20 @@ class SessionNotFound(LookupError):
         self.session_id = session_id
 
 
+class SessionBusy(Exception):
+    """The session is running another turn and the request's strategy is ``reject`` (or its
+    wait in the queue ran out): HTTP 409 ``session_busy``, nothing written."""
+
+
+class SessionDeleted(Exception):
+    """The session was deleted while the turn ran: the turn is not saved (HTTP 410
+    ``session_deleted``; a stream ends with an ``error`` event with that code)."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(f"session {session_id} was deleted while the turn ran; nothing saved")
+        self.session_id = session_id
+
+
 class ModelFailed(RuntimeError):
     """The model (or a tool) failed during a turn."""
 

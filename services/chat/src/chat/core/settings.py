@@ -29,12 +29,29 @@ class ChatSettings(SidecarSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     model_name: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+    # The offline model's pace: a pause before each streamed word (0: as fast as it can).
+    offline_token_delay_seconds: float = Field(default=0.0, ge=0, le=5)
     # Export of traces to outside services (the Agents SDK's tracing) is off unless asked for.
     tracing_export: bool = False
     max_message_chars: int = Field(default=8000, ge=1, le=100_000)
     # Past messages of the session given to the model each turn.
     history_window: int = Field(default=20, ge=0, le=500)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
+    # Double texting: what a message does when the session is busy with another turn, unless
+    # the request says (`multitask_strategy`): "enqueue" runs after it, "reject" answers 409,
+    # "interrupt" cancels the running turn (saved, marked interrupted) and runs next.
+    multitask_strategy: Literal["enqueue", "reject", "interrupt"] = "enqueue"
+    # A turn holds its session's lease (the ChatSession actor) while it runs and renews it
+    # every turn_lease_renew_seconds; a replica that dies mid-turn frees it after
+    # turn_lease_seconds. The renewal is also how a turn on another replica learns that it was
+    # interrupted or that its session was deleted.
+    turn_lease_seconds: float = Field(default=15.0, ge=2, le=600)
+    turn_lease_renew_seconds: float = Field(default=1.0, gt=0, le=60)
+    # How long an enqueued message may wait for its turn before answering 409 session_busy.
+    turn_queue_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
+    # Memory notifications older than this are not pushed to streams (a new replica's
+    # consumer group starts at the beginning of the memory-events stream).
+    notification_max_age_seconds: float = Field(default=60.0, gt=0, le=3600)
     # The public edge. "open": any caller may act as any user id (local runs, trusted networks).
     # "jwt": every request carries `Authorization: Bearer <JWT>` whose `sub` is the user id it
     # acts for; the key is a shared secret (HS*) or the issuer's PEM public key (RS*, ES*, ...).
@@ -43,6 +60,12 @@ class ChatSettings(SidecarSettings):
     auth_jwt_algorithm: str = Field(default="HS256", pattern=JWT_ALGORITHMS)
     auth_jwt_audience: str | None = None
     auth_jwt_issuer: str | None = None
+
+    @model_validator(mode="after")
+    def _renewal_inside_the_lease(self) -> Self:
+        if self.turn_lease_renew_seconds * 2 > self.turn_lease_seconds:
+            raise ValueError("TURN_LEASE_RENEW_SECONDS must be at most half of TURN_LEASE_SECONDS")
+        return self
 
     @field_validator("openai_api_key", mode="after")
     @classmethod

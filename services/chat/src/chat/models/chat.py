@@ -15,6 +15,7 @@ from chat.models.memory import UserId
 from sidecar.contracts import REF_ID_PATTERN
 
 SESSION_ID_PATTERN = REF_ID_PATTERN
+MultitaskStrategy = Literal["enqueue", "reject", "interrupt"]
 SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
 MAX_CHARS = 8000
 
@@ -30,6 +31,15 @@ class ChatRequest(BaseModel):
         default_factory=list, max_length=16
     )
     metadata: dict[str, Any] = Field(default_factory=dict, max_length=32)
+    multitask_strategy: MultitaskStrategy | None = Field(
+        default=None,
+        description=(
+            "Double texting: what this message does if its session is busy with another turn. "
+            "`enqueue` runs it after that turn; `reject` answers 409 `session_busy` and writes "
+            "nothing; `interrupt` cancels the running turn (saved, marked interrupted) and runs "
+            "this one next. Default: the service's MULTITASK_STRATEGY (enqueue)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_text(self) -> ChatRequest:

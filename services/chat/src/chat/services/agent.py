@@ -117,7 +117,9 @@ def build_model(settings: ChatSettings) -> tuple[Model, str]:
     if not settings.tracing_export:
         set_tracing_disabled(True)
     if settings.openai_api_key is None:
-        return OfflineModel(), OFFLINE_MODEL_NAME
+        return OfflineModel(
+            token_delay_seconds=settings.offline_token_delay_seconds
+        ), OFFLINE_MODEL_NAME
     client = AsyncOpenAI(
         api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
     )

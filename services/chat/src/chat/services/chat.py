@@ -1,44 +1,65 @@
-"""A chat turn: recall memories, run the agent (streamed), save the turn with its event.
+"""A chat turn: take the session's turn lease, recall memories, run the agent (streamed), save
+the turn with its event, release the lease.
 
-``stream_turn`` yields typed events as they happen; ``chat`` is the same turn collected into one
-reply. The turn is saved when it finishes; a turn cut short (the client went away) is saved with
-what was produced so far, marked interrupted.
+``start_turn`` resolves the session and waits for its turn (or refuses, per the message's
+double-texting strategy) *before* anything is written or streamed, so a missing session is a
+404 and a refused message a 409 with nothing of it stored. The turn itself then runs as its own
+task (a ``TurnRun``), owned by the process's ``TurnRegistry`` rather than by the request: when
+the client goes away the transport cancels it explicitly, and the cancelled turn saves what it
+has (the user's message, the reply so far, marked interrupted) before its lease lets the next
+turn of the session start. ``chat`` is the same turn collected into one reply.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from agents import Model, Runner
 from agents.items import ToolCallItem, ToolCallOutputItem
 
-from chat.core.exceptions import ModelFailed, SessionNotFound
+from chat.core.exceptions import ModelFailed, SessionBusy, SessionDeleted, SessionNotFound
 from chat.core.settings import ChatSettings
+from chat.data.actors import SessionActors, session_actor_id
 from chat.data.clients.memory import MemoryClient
 from chat.data.sessions import SessionRepository
-from chat.models.chat import ChatRequest, ChatResponse, MemoryUsed, ReplyMetadata, ToolUsed
+from chat.models.chat import (
+    ChatRequest,
+    ChatResponse,
+    MemoryUsed,
+    MultitaskStrategy,
+    ReplyMetadata,
+    ToolUsed,
+)
 from chat.models.events import ConversationTurn, ToolUse
 from chat.models.sessions import (
     HistoryMessage,
     SessionCreated,
-    SessionDeleted,
     SessionHistory,
     SessionList,
 )
+from chat.models.sessions import (
+    SessionDeleted as SessionDeletedReply,
+)
 from chat.services.agent import TurnContext, build_agent
-from sidecar.errors import InvocationFailed
+from sidecar.actors import ActorClient
+from sidecar.errors import InvocationFailed, SidecarError
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
-# Saves of interrupted turns run on after the request's task is cancelled.
-_background: set[asyncio.Task[Any]] = set()
+# Waiting for a session's turn: poll its actor from this delay, doubling up to the cap; a turn
+# released in this process wakes its local waiters at once.
+_POLL_FIRST_SECONDS = 0.02
+_POLL_MAX_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -54,9 +75,11 @@ class _Turn:
     turn_id: str
     text: str
     started: datetime
+    history: list[HistoryMessage]
     reply: list[str] = field(default_factory=list)
     tools: list[ToolUsed] = field(default_factory=list)
     degraded: bool = False
+    memories_used: list[MemoryUsed] = field(default_factory=list)
 
 
 def suggested_questions(turn: _Turn, memories: list[MemoryUsed]) -> list[str]:
@@ -67,26 +90,144 @@ def suggested_questions(turn: _Turn, memories: list[MemoryUsed]) -> list[str]:
     return [s for s in suggestions if not ("time" in s and "get_current_time" in used)][:3]
 
 
+class TurnRun:
+    """A turn running as its own task: its events as they happen, and how to stop it.
+
+    ``cancel(reason)`` stops it (``client_disconnected``, ``interrupted`` by a newer message,
+    ``session_deleted``, ``shutdown``); the turn then saves what it has and ends."""
+
+    def __init__(self, turn: _Turn) -> None:
+        self.turn = turn
+        self.cancel_reason: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._queue: asyncio.Queue[TurnEvent | None] = asyncio.Queue()
+
+    @property
+    def session_key(self) -> str:
+        return session_actor_id(self.turn.user_id, self.turn.session_id)
+
+    def emit(self, kind: str, data: dict[str, Any]) -> None:
+        self._queue.put_nowait(TurnEvent(kind, data))
+
+    def close(self) -> None:
+        self._queue.put_nowait(None)
+
+    def cancel(self, reason: str) -> None:
+        """Stop the turn (once; the first reason wins). It saves what it has, then ends."""
+        if self.task is not None and not self.task.done() and self.cancel_reason is None:
+            self.cancel_reason = reason
+            self.task.cancel()
+
+    async def events(self) -> AsyncIterator[TurnEvent]:
+        """The turn's events until it ends. A consumer that stops early (the client went away)
+        cancels the turn: explicitly, here, not whenever the generator is collected."""
+        ended = False
+        try:
+            while (event := await self._queue.get()) is not None:
+                yield event
+            ended = True
+        finally:
+            if not ended:
+                self.cancel("client_disconnected")
+
+    async def wait(self) -> None:
+        if self.task is not None:
+            await asyncio.wait({self.task})
+
+
+class TurnRegistry:
+    """The turns running in this process, owned by the app's lifespan: a turn's task outlives
+    the request that started it, and shutdown cancels and drains them (their saves included).
+
+    It also lets a waiting turn start as soon as a turn of the same session ends *here*, and
+    lets ``interrupt`` stop a running turn here at once; across replicas the session's actor
+    does both (on the next poll or renewal), so nothing relies on this for correctness."""
+
+    def __init__(self) -> None:
+        self._runs: set[TurnRun] = set()
+        self._released: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+
+    def start(self, run: TurnRun, work: Awaitable[None]) -> None:
+        async def supervised() -> None:
+            try:
+                await work
+            finally:
+                self._runs.discard(run)
+                self.wake(run.session_key)
+
+        self._runs.add(run)
+        run.task = asyncio.create_task(supervised(), name=f"turn-{run.turn.turn_id}")
+
+    def interrupt(self, session_key: str) -> None:
+        for run in list(self._runs):
+            if run.session_key == session_key:
+                run.cancel("interrupted")
+
+    def wake(self, session_key: str) -> None:
+        event = self._released.pop(session_key, None)
+        if event is not None:
+            event.set()
+
+    async def released(self, session_key: str, *, within_seconds: float) -> None:
+        """Return when a turn of the session ends in this process, or after the given time."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._released[session_key].wait(), within_seconds)
+
+    @property
+    def running(self) -> int:
+        return len(self._runs)
+
+    async def drain(self, *, grace_seconds: float = 10.0) -> None:
+        """Cancel every running turn (each saves what it has) and wait for them to end."""
+        runs = list(self._runs)
+        for run in runs:
+            run.cancel("shutdown")
+        tasks = {run.task for run in runs if run.task is not None}
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_seconds)
+
+
+async def _finish_regardless(work: Awaitable[T]) -> T:
+    """Await ``work`` to its end even if the awaiting task is cancelled meanwhile: a turn's
+    save must not be cut in half by a second cancellation (shutdown after a disconnect)."""
+    future = asyncio.ensure_future(work)
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.done():
+                return future.result()
+
+
+def session_actors(actors: ActorClient) -> SessionActors:
+    """The session and user actors, over the process's actor client."""
+    return SessionActors(actors)
+
+
 class ChatService:
     def __init__(
         self,
         *,
         store: StateStore,
+        actors: SessionActors,
         memory: MemoryClient,
         settings: ChatSettings,
         model: Model,
         model_name: str,
+        registry: TurnRegistry,
     ) -> None:
         self._sessions = SessionRepository(store, outbox=settings.outbox_enabled)
+        self._actors = actors
         self._memory = memory
         self._settings = settings
         self._model = model
         self._model_name = model_name
+        self._registry = registry
 
     # -- sessions ------------------------------------------------------------------------------
     async def create_session(self, *, user_id: str) -> SessionCreated:
         session_id = str(uuid.uuid4())
-        await self._sessions.create(user_id, session_id, now=datetime.now(UTC))
+        await self._actors.create_session(user_id, session_id, now=datetime.now(UTC))
         return SessionCreated(session_id=session_id, message="Session created successfully")
 
     async def list_sessions(self, *, user_id: str) -> SessionList:
@@ -98,95 +239,220 @@ class ChatService:
             raise SessionNotFound(session_id)
         return SessionHistory(session_id=session_id, messages=document.messages)
 
-    async def delete_session(self, *, user_id: str, session_id: str) -> SessionDeleted:
-        if not await self._sessions.delete(user_id, session_id):
+    async def delete_session(self, *, user_id: str, session_id: str) -> SessionDeletedReply:
+        """Delete the session's history (through its actor: a running turn is stopped and its
+        save refused) and take it off the user's list. 404 if it was neither."""
+        had_document = await self._actors.delete(user_id, session_id)
+        was_listed = await self._actors.unlist_session(user_id, session_id)
+        if not (had_document or was_listed):
             raise SessionNotFound(session_id)
-        return SessionDeleted(message=f"Session {session_id} deleted")
+        return SessionDeletedReply(message=f"Session {session_id} deleted")
 
     # -- turns ---------------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        """One turn, whole reply. Raises SessionNotFound, SessionBusy, SessionDeleted (the
+        session was deleted while the turn ran) and ModelFailed."""
+        run = await self.start_turn(request)
         done: dict[str, Any] | None = None
-        async for event in self.stream_turn(request):
+        async for event in run.events():
             if event.type == "error":
+                if event.data.get("code") == "session_deleted":
+                    raise SessionDeleted(run.turn.session_id)
                 raise ModelFailed(str(event.data.get("message")))
             if event.type == "done":
                 done = event.data
-        assert done is not None
+        if done is None:  # pragma: no cover - every run ends with done or error
+            raise ModelFailed("the turn ended without a reply")
         return ChatResponse.model_validate(done)
 
-    async def stream_turn(self, request: ChatRequest) -> AsyncIterator[TurnEvent]:
+    async def start_turn(self, request: ChatRequest) -> TurnRun:
+        """Resolve the session, wait for its turn, and start the turn; return it running.
+
+        Raises SessionNotFound (no such session for this user, or deleted while waiting) and
+        SessionBusy (``reject`` while another turn runs or waits, or the wait ran out), in both
+        cases with nothing written; ActorCallFailed when the session's actor is unreachable."""
         user_id = request.user_id
-        if request.session_id is not None:
-            document = await self._sessions.get(user_id, request.session_id)
-            if document is None:
-                raise SessionNotFound(request.session_id)  # another user's session included
-            session_id, history = request.session_id, document.messages
+        strategy: MultitaskStrategy = (
+            request.multitask_strategy or self._settings.multitask_strategy
+        )
+        if request.session_id is None:
+            session_id = (await self.create_session(user_id=user_id)).session_id
         else:
-            session_id, history = (await self.create_session(user_id=user_id)).session_id, []
+            session_id = request.session_id
+            if await self._sessions.get(user_id, session_id) is None:
+                raise SessionNotFound(session_id)  # another user's session included
+        turn_id = uuid.uuid4().hex
+        await self._acquire(user_id, session_id, turn_id, strategy)
+        try:
+            # Read after the lease is ours: the history includes the turn that ran before.
+            document = await self._sessions.get(user_id, session_id)
+            if document is None:
+                raise SessionNotFound(session_id)
+        except BaseException:
+            await _finish_regardless(self._release(user_id, session_id, turn_id))
+            raise
         turn = _Turn(
             user_id=user_id,
             session_id=session_id,
-            turn_id=uuid.uuid4().hex,
+            turn_id=turn_id,
             text=request.content,
             started=datetime.now(UTC),
+            history=document.messages,
         )
+        run = TurnRun(turn)
+        self._registry.start(run, self._run(run))
+        return run
+
+    async def _acquire(
+        self, user_id: str, session_id: str, turn_id: str, strategy: MultitaskStrategy
+    ) -> None:
+        key = session_actor_id(user_id, session_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settings.turn_queue_timeout_seconds
+        delay = _POLL_FIRST_SECONDS
+        granted = False
+        try:
+            while True:
+                status, position = await self._actors.acquire(
+                    user_id,
+                    session_id,
+                    turn_id,
+                    strategy=strategy,
+                    lease_seconds=self._settings.turn_lease_seconds,
+                )
+                if status == "granted":
+                    granted = True
+                    return
+                if status == "busy":
+                    raise SessionBusy(
+                        f"session {session_id} is running another turn "
+                        "(multitask_strategy=reject); nothing was saved"
+                    )
+                if strategy == "interrupt":
+                    self._registry.interrupt(key)
+                if loop.time() >= deadline:
+                    raise SessionBusy(
+                        f"session {session_id}: still {position} turn(s) ahead after "
+                        f"{self._settings.turn_queue_timeout_seconds:.0f} s; nothing was saved"
+                    )
+                await self._registry.released(key, within_seconds=delay)
+                delay = min(delay * 2, _POLL_MAX_SECONDS)
+        finally:
+            if not granted:  # refused, timed out, or the caller went away: leave the queue
+                await _finish_regardless(self._release(user_id, session_id, turn_id))
+
+    async def _release(self, user_id: str, session_id: str, turn_id: str) -> None:
+        try:
+            await self._actors.release(user_id, session_id, turn_id)
+        except SidecarError as exc:  # the lease expires by itself
+            logger.warning("could not release the lease of turn %s: %s", turn_id, exc)
+
+    async def _run(self, run: TurnRun) -> None:
+        """The turn's task: produce the reply, then save it; cancelled, save what there is."""
+        turn = run.turn
+        context = TurnContext(
+            user_id=turn.user_id,
+            session_id=turn.session_id,
+            turn_id=turn.turn_id,
+            memory=self._memory,
+            recall_k=self._settings.recall_k,
+        )
+        heartbeat = asyncio.create_task(self._keep_lease(run))
+        try:
+            try:
+                reply = await self._produce(run, context)
+                interrupted = False
+            except asyncio.CancelledError:
+                # Ours to stop (TurnRun.cancel): save what was said, marked interrupted.
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                reply, interrupted = "".join(turn.reply), True
+            except Exception as exc:  # the model or a tool failed: nothing is saved
+                logger.exception("turn %s failed", turn.turn_id)
+                await _finish_regardless(self._release(turn.user_id, turn.session_id, turn.turn_id))
+                run.emit(
+                    "error",
+                    {"code": "model_failed", "message": f"the model failed: {type(exc).__name__}"},
+                )
+                return
+            try:
+                done = await _finish_regardless(
+                    self._save(run, reply, context, interrupted=interrupted)
+                )
+            except SessionDeleted as exc:
+                run.emit("error", {"code": "session_deleted", "message": str(exc)})
+                return
+            except SidecarError as exc:
+                logger.error("turn %s could not be saved: %s", turn.turn_id, exc)
+                await _finish_regardless(self._release(turn.user_id, turn.session_id, turn.turn_id))
+                run.emit(
+                    "error",
+                    {"code": "unavailable", "message": "the turn could not be saved; retry"},
+                )
+                return
+            run.emit("done", done.model_dump(mode="json"))
+        finally:
+            heartbeat.cancel()
+            run.close()
+
+    async def _produce(self, run: TurnRun, context: TurnContext) -> str:
+        """Recall, then run the agent, emitting events as they come; return the reply."""
+        turn = run.turn
         memories = await self._recall(turn)
-        yield TurnEvent(
+        context.memories_used = list(memories)
+        run.emit(
             "session",
             {
-                "session_id": session_id,
+                "session_id": turn.session_id,
                 "turn_id": turn.turn_id,
                 "memories_used": [m.model_dump() for m in memories],
                 "degraded": turn.degraded,
             },
         )
-        context = TurnContext(
-            user_id=user_id,
-            session_id=session_id,
-            turn_id=turn.turn_id,
-            memory=self._memory,
-            recall_k=self._settings.recall_k,
-            memories_used=list(memories),
-        )
         agent = build_agent(self._model, memories)
+        history = turn.history
         window = history[-self._settings.history_window :] if self._settings.history_window else []
-        model_input: list[Any] = [{"role": m.role, "content": m.content} for m in window]
+        model_input: list[Any] = [
+            {"role": m.role, "content": m.content} for m in window if m.content
+        ]
         model_input.append({"role": "user", "content": turn.text})
-
+        result = Runner.run_streamed(agent, model_input, context=context)
         try:
-            result = Runner.run_streamed(agent, model_input, context=context)
             async for event in result.stream_events():
                 for typed in self._translate(event, turn):
-                    yield typed
-            reply = str(result.final_output or "".join(turn.reply))
-        except (asyncio.CancelledError, GeneratorExit):
-            # The client went away mid-stream: keep what was said, marked interrupted.
-            if turn.reply:
-                self._save_in_background(turn, "".join(turn.reply), context, interrupted=True)
+                    run.emit(typed.type, typed.data)
+        except asyncio.CancelledError:
+            result.cancel()  # stop the SDK's own run task too
             raise
-        except Exception as exc:  # the model or a tool failed: there is no reply to save
-            logger.exception("turn %s failed", turn.turn_id)
-            yield TurnEvent("error", {"message": f"the model failed: {type(exc).__name__}"})
-            return
-        await self._save(turn, reply, context, interrupted=False)
-        metadata = ReplyMetadata(
-            timestamp=datetime.now(UTC),
-            session_id=session_id,
-            turn_id=turn.turn_id,
-            model=self._model_name,
-            memories_used=context.memories_used,
-            tools_used=turn.tools,
-            degraded=turn.degraded,
-        )
-        response = ChatResponse(
-            response=reply,
-            reply=reply,
-            session_id=session_id,
-            user_id=user_id,
-            suggested_questions=suggested_questions(turn, context.memories_used),
-            metadata=metadata,
-        )
-        yield TurnEvent("done", response.model_dump(mode="json"))
+        turn.memories_used = context.memories_used
+        return str(result.final_output or "".join(turn.reply))
+
+    async def _keep_lease(self, run: TurnRun) -> None:
+        """Renew the turn's lease while it runs; stop the turn when the session's actor says
+        it was interrupted (by a newer message, on any replica) or its session deleted."""
+        turn = run.turn
+        while True:
+            await asyncio.sleep(self._settings.turn_lease_renew_seconds)
+            try:
+                status = await self._actors.renew(
+                    turn.user_id,
+                    turn.session_id,
+                    turn.turn_id,
+                    lease_seconds=self._settings.turn_lease_seconds,
+                )
+            except SidecarError as exc:
+                logger.warning("renewing the lease of turn %s failed: %s", turn.turn_id, exc)
+                continue
+            if status in ("interrupted", "deleted"):
+                run.cancel("session_deleted" if status == "deleted" else "interrupted")
+                return
+            if status == "lost":
+                logger.warning(
+                    "turn %s lost its lease (expired, or its actor moved); it runs on, and "
+                    "its save is still guarded by the session's ETag",
+                    turn.turn_id,
+                )
 
     @staticmethod
     def _translate(event: Any, turn: _Turn) -> list[TurnEvent]:
@@ -225,25 +491,37 @@ class ChatService:
         return [MemoryUsed(id=h.memory.id, score=h.score, content=h.memory.content) for h in hits]
 
     async def _save(
-        self, turn: _Turn, reply: str, context: TurnContext, *, interrupted: bool
-    ) -> None:
+        self, run: TurnRun, reply: str, context: TurnContext, *, interrupted: bool
+    ) -> ChatResponse:
+        """Commit the turn through its session's actor (which releases the lease), update the
+        user's list, and build the reply. An interrupted turn cut before any reply saves the
+        user's message alone, marked interrupted. Raises SessionDeleted."""
+        turn = run.turn
         now = datetime.now(UTC)
-        used_ids = [m.id for m in context.memories_used]
+        memories_used = context.memories_used
+        suggestions = suggested_questions(turn, memories_used)
         messages = [
             HistoryMessage(
-                role="user", content=turn.text, timestamp=turn.started, turn_id=turn.turn_id
-            ),
-            HistoryMessage(
-                role="assistant",
-                content=reply,
-                timestamp=now,
+                role="user",
+                content=turn.text,
+                timestamp=turn.started,
                 turn_id=turn.turn_id,
                 interrupted=interrupted,
-                tools_used=[t.name for t in turn.tools],
-                memories_used=used_ids,
-                suggested_questions=suggested_questions(turn, context.memories_used),
-            ),
+            )
         ]
+        if reply or not interrupted:
+            messages.append(
+                HistoryMessage(
+                    role="assistant",
+                    content=reply,
+                    timestamp=now,
+                    turn_id=turn.turn_id,
+                    interrupted=interrupted,
+                    tools_used=[t.name for t in turn.tools],
+                    memories_used=[m.id for m in memories_used],
+                    suggested_questions=suggestions,
+                )
+            )
         event = ConversationTurn(
             turn_id=turn.turn_id,
             session_id=turn.session_id,
@@ -258,11 +536,28 @@ class ChatService:
                 for t in turn.tools
             ],
         )
-        await self._sessions.append_turn(turn.user_id, turn.session_id, messages, event)
-
-    def _save_in_background(
-        self, turn: _Turn, reply: str, context: TurnContext, *, interrupted: bool
-    ) -> None:
-        task = asyncio.create_task(self._save(turn, reply, context, interrupted=interrupted))
-        _background.add(task)
-        task.add_done_callback(_background.discard)
+        summary = await self._actors.commit(
+            turn.user_id, turn.session_id, turn.turn_id, messages, event
+        )
+        try:
+            await self._actors.touch_session(turn.user_id, summary)
+        except SidecarError as exc:  # derived data: the next turn's touch repairs it
+            logger.warning("session list of %s not updated: %s", turn.user_id, exc)
+        metadata = ReplyMetadata(
+            timestamp=now,
+            session_id=turn.session_id,
+            turn_id=turn.turn_id,
+            model=self._model_name,
+            memories_used=memories_used,
+            tools_used=turn.tools,
+            degraded=turn.degraded,
+            interrupted=interrupted,
+        )
+        return ChatResponse(
+            response=reply,
+            reply=reply,
+            session_id=turn.session_id,
+            user_id=turn.user_id,
+            suggested_questions=suggestions,
+            metadata=metadata,
+        )

@@ -1,8 +1,8 @@
 """Live memory notifications for a user's open streams (SSE turns and WebSockets).
 
-chat subscribes to ``memory-events``; each delivery is fanned out, in this process, to the
-queues of that user's open streams. (daprd delivers each event to one replica of chat: with
-several replicas a stream sees the events its replica receives; see docs/chat.md.)
+chat subscribes to ``memory-events`` through the ``pubsub-broadcast`` component, whose consumer
+group is per replica (``consumerID: "{appID}-{podName}"``): every replica gets every event, and
+fans it out, in its process, to the queues of that user's open streams, wherever they are.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 QUEUE_SIZE = 100
@@ -54,3 +55,18 @@ def notification_from(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
         return None
     memory = {k: data.get(k) for k in ("id", "kind", "content", "tags", "version", "updated_at")}
     return user_id, {"event": event_type, "memory": memory if "id" in data else None}
+
+
+def event_age_seconds(event: dict[str, Any], *, now: datetime | None = None) -> float | None:
+    """Seconds since the CloudEvent's ``time`` (set by daprd when the change was committed,
+    through the outbox), or None when it has no readable time."""
+    stamp = event.get("time")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return ((now or datetime.now(UTC)) - when).total_seconds()

@@ -8,6 +8,7 @@ memories it was given, and always says it is the offline model.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -82,7 +83,13 @@ def _tool_names(tools: Sequence[Tool]) -> set[str]:
 
 
 class OfflineModel(Model):
-    """Deterministic, tool-calling, token-streaming: see the module docstring."""
+    """Deterministic, tool-calling, token-streaming: see the module docstring.
+
+    ``token_delay_seconds`` paces the stream like a hosted model (demos, and tests that need
+    a turn to be running while something else happens); 0 streams as fast as possible."""
+
+    def __init__(self, *, token_delay_seconds: float = 0.0) -> None:
+        self._token_delay = token_delay_seconds
 
     def decide(
         self, instructions: str | None, input: str | list[TResponseInputItem], tools: list[Tool]
@@ -272,6 +279,8 @@ class OfflineModel(Model):
                     ),
                 )
                 for token in _TOKEN.findall(text):  # the reply, word by word
+                    if self._token_delay:
+                        await asyncio.sleep(self._token_delay)
                     yield cast(
                         TResponseStreamEvent,
                         ResponseTextDeltaEvent(

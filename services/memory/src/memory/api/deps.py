@@ -9,8 +9,9 @@ from fastapi import Depends, Path, Request
 
 from memory.core.settings import MemorySettings
 from memory.services.memories import MemoryRuntime, MemoryService
+from sidecar.actors import ActorClient
 from sidecar.contracts import USER_ID_PATTERN
-from sidecar.deps import StateStoreDep
+from sidecar.deps import SidecarDep, StateStoreDep
 
 
 def get_settings(request: Request) -> MemorySettings:
@@ -28,9 +29,11 @@ RuntimeDep = Annotated[MemoryRuntime, Depends(get_runtime)]
 
 
 def get_memory_service(
-    store: StateStoreDep, settings: SettingsDep, runtime: RuntimeDep
+    sidecar: SidecarDep, store: StateStoreDep, settings: SettingsDep, runtime: RuntimeDep
 ) -> MemoryService:
-    return MemoryService(store=store, settings=settings, runtime=runtime)
+    return MemoryService(
+        store=store, settings=settings, runtime=runtime, actors=ActorClient(sidecar.http)
+    )
 
 
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]

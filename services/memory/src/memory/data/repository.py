@@ -4,8 +4,11 @@ Keys (daprd prefixes them with the app id): ``memory:<user>:<id>`` holds a Store
 ``index:<user>`` the user's index (ids with the fields list filters need, newest first).
 
 Every change is one state transaction on ``memory-state`` with ETags (first-write concurrency):
-the memory documents it touches and the index, whose ETag makes concurrent writers for one user
-collide instead of losing updates. The transaction is also what publishes the change: the
+the memory documents it touches and the index. The writers of one user are serialized before
+they get here (the user's ``MemoryUser`` actor, memory.data.actors), so the ETags are the safety
+net, not the mechanism: a conflict means something outside the actor wrote, and is retried.
+
+The transaction is also what publishes the change: the
 component's outbox sends one CloudEvent per upsert to ``memory-events``, with the ``type`` taken
 from the operation's metadata; the index upsert is projected to a small ``memory.index.updated``
 payload. Deletions are upserts of a tombstone so that they are announced too.
@@ -22,8 +25,7 @@ from pydantic import BaseModel, Field
 
 from memory.core.exceptions import MemoryLimitReached
 from memory.models.events import EventType, IndexUpdated, UserForgotten
-from memory.models.memory import StoredMemory
-from sidecar.concurrency import KeyedLocks
+from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.errors import ETagMismatch
 from sidecar.state import StateOp, StateStore, retry_on_conflict
 
@@ -76,23 +78,16 @@ def entry_for(memory: StoredMemory) -> IndexEntry:
     )
 
 
-class UserLocks(KeyedLocks):
-    """One lock per user and process: writers for a user queue here instead of colliding on
-    the index ETag (ETags still guard against other replicas)."""
-
-
 class MemoryRepository:
     def __init__(
         self,
         store: StateStore,
         *,
-        locks: UserLocks,
         max_per_user: int,
         tombstone_ttl_seconds: int,
         outbox: bool = True,
     ) -> None:
         self._store = store
-        self._locks = locks
         self._max_per_user = max_per_user
         self._tombstone_ttl = str(tombstone_ttl_seconds)
         # Projections are only understood by a store with the outbox configured; without it
@@ -180,10 +175,8 @@ class MemoryRepository:
 
         return await self._serialised(user_id, attempt)
 
-    async def update(
-        self, user_id: str, memory_id: str, change: Callable[[StoredMemory], StoredMemory]
-    ) -> StoredMemory | None:
-        """Apply ``change`` to the live memory (None if there is none) and announce it."""
+    async def update(self, user_id: str, memory_id: str, patch: MemoryPatch) -> StoredMemory | None:
+        """Apply ``patch`` to the live memory (None if there is none) and announce it."""
 
         async def attempt() -> StoredMemory | None:
             current = await self._store.get(memory_key(user_id, memory_id))
@@ -192,7 +185,7 @@ class MemoryRepository:
             memory = StoredMemory.model_validate(current.value)
             if memory.deleted_at is not None:
                 return None
-            updated = change(memory)
+            updated = patch.apply(memory)
             op = self._memory_op(updated, EventType.memory_updated, etag=current.etag)
             # The index is written even when its entry is unchanged: its version is what tells
             # every replica's search cache that the user's memories changed.
@@ -257,8 +250,10 @@ class MemoryRepository:
 
     # -- helpers -----------------------------------------------------------------------------
     async def _serialised(self, user_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        async with self._locks(user_id):
-            return await retry_on_conflict(attempt)
+        """Run a read-modify-write; a conflict (a writer outside the user's actor, e.g. while
+        Dapr moves the actor to another replica) re-reads and tries again."""
+        del user_id  # serialized by the caller: the user's actor
+        return await retry_on_conflict(attempt)
 
     async def _commit(self, memory_ops: list[StateOp], index: UserIndex, etag: str | None) -> None:
         projection = IndexUpdated(

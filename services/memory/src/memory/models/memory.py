@@ -134,6 +134,29 @@ class StoredMemory(Memory):
         return Memory.model_validate(self.model_dump())
 
 
+class MemoryPatch(BaseModel):
+    """A checked ``MemoryUpdate`` ready to apply, with the new content's embedding and the time
+    of the change: what crosses the actor boundary (a callable cannot)."""
+
+    kind: MemoryKind | None = None
+    content: str | None = None
+    tags: list[str] | None = None
+    embedding: StoredEmbedding | None = None
+    updated_at: datetime
+
+    def apply(self, memory: StoredMemory) -> StoredMemory:
+        """The memory with the given fields changed and its version bumped."""
+        update: dict[str, object] = {"updated_at": self.updated_at, "version": memory.version + 1}
+        if self.kind is not None:
+            update["kind"] = self.kind
+        if self.tags is not None:
+            update["tags"] = self.tags
+        if self.content is not None:
+            update["content"] = self.content
+            update["embedding"] = self.embedding
+        return memory.model_copy(update=update)
+
+
 class MemoryPage(BaseModel):
     user_id: str
     items: list[Memory]

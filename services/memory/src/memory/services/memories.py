@@ -18,7 +18,8 @@ import httpx
 
 from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor
 from memory.core.settings import MemorySettings
-from memory.data.repository import IndexEntry, MemoryRepository, UserLocks
+from memory.data.actors import MemoryWriter
+from memory.data.repository import IndexEntry, MemoryRepository
 from memory.models.events import ConversationTurn
 from memory.models.memory import (
     ForgetResult,
@@ -26,6 +27,7 @@ from memory.models.memory import (
     MemoryCreate,
     MemoryKind,
     MemoryPage,
+    MemoryPatch,
     MemorySource,
     MemoryUpdate,
     SearchResults,
@@ -47,6 +49,7 @@ from memory.services.search import (
     refresh_corpus,
     stale_ids,
 )
+from sidecar.actors import ActorClient
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,6 @@ class MemoryRuntime:
     """What the memory service keeps per process: none of it is state of record."""
 
     embedder: TextEmbedder | None
-    locks: UserLocks
     corpora: CorpusCache
     extractor: FactExtractor
 
@@ -86,7 +88,6 @@ class MemoryRuntime:
             extractor = LLMFactExtractor(http, model=settings.extraction_model)
         return cls(
             embedder=shared_embedder() if embedder == "default" else embedder,
-            locks=UserLocks(),
             corpora=CorpusCache(settings.search_cache_users),
             extractor=extractor,
         )
@@ -110,19 +111,33 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         raise InvalidCursor("cursor is not one this API returned") from exc
 
 
+def memory_repository(store: StateStore, settings: MemorySettings) -> MemoryRepository:
+    """The repository over the app's store, as both the service (reads) and the user actors
+    (writes) use it."""
+    return MemoryRepository(
+        store,
+        max_per_user=settings.max_memories_per_user,
+        tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
+        outbox=settings.outbox_enabled,
+    )
+
+
 class MemoryService:
+    """Reads go straight to the store; writes go through the user's actor (``MemoryWriter``),
+    which serializes them across replicas."""
+
     def __init__(
-        self, *, store: StateStore, settings: MemorySettings, runtime: MemoryRuntime
+        self,
+        *,
+        store: StateStore,
+        settings: MemorySettings,
+        runtime: MemoryRuntime,
+        actors: ActorClient,
     ) -> None:
         self._settings = settings
         self._runtime = runtime
-        self._repository = MemoryRepository(
-            store,
-            locks=runtime.locks,
-            max_per_user=settings.max_memories_per_user,
-            tombstone_ttl_seconds=settings.tombstone_ttl_seconds,
-            outbox=settings.outbox_enabled,
-        )
+        self._repository = memory_repository(store, settings)
+        self._writer = MemoryWriter(actors, max_per_user=settings.max_memories_per_user)
 
     # -- single memories ---------------------------------------------------------------------
     async def create(
@@ -145,7 +160,7 @@ class MemoryService:
             user_id, memory_id=memory_id, kind=data.kind, content=data.content,
             tags=data.tags, source=data.source, embedding=embedding,
         )  # fmt: skip
-        if await self._repository.add(user_id, [memory]):
+        if await self._writer.add(user_id, [memory]):
             return memory.public(), True
         existing = await self._repository.get(user_id, str(memory_id))
         if existing is None:
@@ -166,29 +181,21 @@ class MemoryService:
         new_embedding = None
         if data.content is not None:
             (new_embedding,) = await self._embed([data.content])
-
-        def change(memory: StoredMemory) -> StoredMemory:
-            update: dict[str, object] = {
-                "updated_at": datetime.now(UTC),
-                "version": memory.version + 1,
-            }
-            if data.kind is not None:
-                update["kind"] = data.kind
-            if data.tags is not None:
-                update["tags"] = data.tags
-            if data.content is not None:
-                update["content"] = data.content
-                update["embedding"] = new_embedding
-            return memory.model_copy(update=update)
-
-        updated = await self._repository.update(user_id, str(memory_id), change)
+        patch = MemoryPatch(
+            kind=data.kind,
+            content=data.content,
+            tags=data.tags,
+            embedding=new_embedding,
+            updated_at=datetime.now(UTC),
+        )
+        updated = await self._writer.update(user_id, str(memory_id), patch)
         return None if updated is None else updated.public()
 
     async def delete(self, *, user_id: str, memory_id: uuid.UUID) -> bool:
-        return await self._repository.delete(user_id, str(memory_id), now=datetime.now(UTC))
+        return await self._writer.delete(user_id, str(memory_id), now=datetime.now(UTC))
 
     async def forget(self, *, user_id: str) -> ForgetResult:
-        deleted = await self._repository.forget(user_id, now=datetime.now(UTC))
+        deleted = await self._writer.forget(user_id, now=datetime.now(UTC))
         return ForgetResult(user_id=user_id, deleted=deleted)
 
     # -- collections -------------------------------------------------------------------------
@@ -258,7 +265,7 @@ class MemoryService:
             )
             for d, e in zip(derived, embeddings, strict=True)
         ]  # fmt: skip
-        written = await self._repository.add(
+        written = await self._writer.add(
             turn.user_id, memories, not_after_forget_of=turn.completed_at
         )
         return [m.public() for m in written]

@@ -1,0 +1,367 @@
+"""Dapr actors that serialize chat's writers across replicas (docs/architecture.md).
+
+- ``ChatSession`` (actor id ``<user>:<session>``): the only writer of a session's document. It
+  also keeps the session's *turn lease*: one turn runs at a time, the others wait in a queue,
+  are refused, or interrupt the running one, as each message's double-texting strategy says.
+- ``ChatUser`` (actor id ``<user>``): the only writer of the user's session list.
+
+Dapr places each actor id on one replica and runs its calls one after another, so ordinary
+concurrency (double texting, retries, 25 first messages at once) reaches the store in order and
+never as an ETag conflict, which with the outbox would leave an orphaned message behind.
+
+The lease lives in the actor's memory, not in the store: it is coordination, not data. If Dapr
+moves the actor (a replica joins or leaves) the lease is forgotten and a waiting turn may start
+beside a running one; the history stays whole (ETags), only the one-at-a-time order is lost for
+that moment. A replica that dies mid-turn stops renewing and its lease expires.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from dapr.actor import Actor, ActorInterface
+from dapr.actor.runtime.context import ActorRuntimeContext
+
+from chat.core.exceptions import SessionDeleted
+from chat.data.sessions import SessionRepository, summary_of
+from chat.models.chat import MultitaskStrategy
+from chat.models.events import ConversationTurn
+from chat.models.sessions import HistoryMessage, SessionSummary
+from sidecar.actors import ACTOR_ERRORS, ActorClient, actor_method, actor_reply
+
+SESSION_ACTOR = "ChatSession"  # the class names below: Dapr names actor types after the class
+USER_ACTOR = "ChatUser"
+_DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = ((SessionDeleted, "session_deleted"),)
+
+AcquireStatus = Literal["granted", "queued", "busy"]
+RenewStatus = Literal["held", "interrupted", "deleted", "lost"]
+
+
+def session_actor_id(user_id: str, session_id: str) -> str:
+    """``<user>:<session>``: user ids never contain ``:`` (sidecar.contracts)."""
+    return f"{user_id}:{session_id}"
+
+
+# -- the lease: pure logic, the clock injected -----------------------------------------------
+@dataclass
+class _Holder:
+    turn_id: str
+    expires_at: float
+    interrupt: bool = False
+
+
+@dataclass
+class _Waiter:
+    turn_id: str
+    seen_at: float
+    interrupting: bool
+
+
+@dataclass
+class TurnLease:
+    """Who runs the session's turn now and who waits, in order.
+
+    A waiter polls ``acquire`` until it is granted; one that stops polling for ``waiter_ttl``
+    seconds (its client went away, its replica died) is dropped. ``interrupt`` waiters go
+    before ``enqueue`` ones and flag the running turn, which learns it on its next ``renew``.
+    """
+
+    waiter_ttl: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    holder: _Holder | None = None
+    waiters: list[_Waiter] = field(default_factory=list)
+    deleted: bool = False
+
+    def acquire(
+        self, turn_id: str, strategy: MultitaskStrategy, lease_seconds: float
+    ) -> tuple[AcquireStatus, int]:
+        """Try to take the lease for ``turn_id``: granted, queued (with the position, 1 =
+        next), or busy (``reject`` while another turn runs or waits)."""
+        now = self._tidy()
+        if self.holder is not None and self.holder.turn_id == turn_id:
+            self.holder.expires_at = now + lease_seconds
+            return "granted", 0
+        others = [w for w in self.waiters if w.turn_id != turn_id]
+        if strategy == "reject" and (self.holder is not None or others):
+            return "busy", 0
+        waiter = next((w for w in self.waiters if w.turn_id == turn_id), None)
+        if waiter is None:
+            waiter = _Waiter(turn_id, now, interrupting=strategy == "interrupt")
+            if waiter.interrupting:
+                place = next(
+                    (i for i, w in enumerate(self.waiters) if not w.interrupting), len(self.waiters)
+                )
+                self.waiters.insert(place, waiter)
+            else:
+                self.waiters.append(waiter)
+        waiter.seen_at = now
+        if waiter.interrupting and self.holder is not None:
+            self.holder.interrupt = True
+        if self.holder is None and self.waiters[0].turn_id == turn_id:
+            self.waiters.pop(0)
+            self.holder = _Holder(turn_id, now + lease_seconds)
+            return "granted", 0
+        return "queued", self.waiters.index(waiter) + 1
+
+    def renew(self, turn_id: str, lease_seconds: float) -> RenewStatus:
+        """Extend the holder's lease; say if it should stop (interrupted, session deleted)."""
+        now = self.clock()
+        if self.holder is None or self.holder.turn_id != turn_id:
+            return "deleted" if self.deleted else "lost"
+        self.holder.expires_at = now + lease_seconds
+        if self.deleted:
+            return "deleted"
+        return "interrupted" if self.holder.interrupt else "held"
+
+    def release(self, turn_id: str) -> None:
+        """The turn is over (saved, failed, or its client gave up waiting)."""
+        if self.holder is not None and self.holder.turn_id == turn_id:
+            self.holder = None
+        self.waiters = [w for w in self.waiters if w.turn_id != turn_id]
+
+    def mark_deleted(self) -> None:
+        self.deleted = True
+        if self.holder is not None:
+            self.holder.interrupt = True
+
+    def _tidy(self) -> float:
+        now = self.clock()
+        if self.holder is not None and self.holder.expires_at <= now:
+            self.holder = None
+        self.waiters = [w for w in self.waiters if now - w.seen_at <= self.waiter_ttl]
+        return now
+
+
+# -- the actors ------------------------------------------------------------------------------
+class ChatSessionInterface(ActorInterface):
+    @actor_method("acquire")
+    @abstractmethod
+    async def acquire(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("renew")
+    @abstractmethod
+    async def renew(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("release")
+    @abstractmethod
+    async def release(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("commit")
+    @abstractmethod
+    async def commit(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("delete")
+    @abstractmethod
+    async def delete(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class ChatSession(Actor, ChatSessionInterface):
+    """One session: its turn lease, and the only writer of its document."""
+
+    def __init__(
+        self, ctx: ActorRuntimeContext, actor_id: Any, *, repository: SessionRepository
+    ) -> None:
+        super().__init__(ctx, actor_id)
+        self._user_id, _, self._session_id = str(actor_id.id).partition(":")
+        self._repository = repository
+        self._lease = TurnLease()
+
+    async def acquire(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"turn_id", "strategy", "lease_seconds"}`` → ``{"status", "position"}``."""
+        status, position = self._lease.acquire(
+            request["turn_id"], request["strategy"], float(request["lease_seconds"])
+        )
+        return {"result": {"status": status, "position": position}}
+
+    async def renew(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"turn_id", "lease_seconds"}`` → ``{"status": held|interrupted|deleted|lost}``."""
+        status = self._lease.renew(request["turn_id"], float(request["lease_seconds"]))
+        return {"result": {"status": status}}
+
+    async def release(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"turn_id"}``: the turn ends without a save, or stops waiting."""
+        self._lease.release(request["turn_id"])
+        return {"result": None}
+
+    async def commit(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"turn_id", "messages", "event"}``: append the turn (one transaction with its
+        outbox event) and release its lease → the session's list entry after the turn.
+        Answers ``session_deleted`` if the session is gone (nothing written)."""
+
+        async def work() -> dict[str, Any]:
+            try:
+                document = await self._repository.append_turn(
+                    self._user_id,
+                    self._session_id,
+                    [HistoryMessage.model_validate(m) for m in request["messages"]],
+                    ConversationTurn.model_validate(request["event"]),
+                )
+            finally:
+                self._lease.release(request["turn_id"])
+            completed = datetime.fromisoformat(request["event"]["completed_at"])
+            return summary_of(document, last_activity=completed).model_dump(mode="json")
+
+        return await actor_reply(work(), _DOMAIN_ERRORS)
+
+    async def delete(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Delete the session's document; a running turn learns it on its next renewal, and
+        its save is refused. → whether there was a document."""
+        del request
+        self._lease.mark_deleted()
+        return await actor_reply(
+            self._repository.delete_document(self._user_id, self._session_id), _DOMAIN_ERRORS
+        )
+
+
+class ChatUserInterface(ActorInterface):
+    @actor_method("create_session")
+    @abstractmethod
+    async def create_session(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("touch_session")
+    @abstractmethod
+    async def touch_session(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("unlist_session")
+    @abstractmethod
+    async def unlist_session(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class ChatUser(Actor, ChatUserInterface):
+    """One user: the only writer of the user's session list."""
+
+    def __init__(
+        self, ctx: ActorRuntimeContext, actor_id: Any, *, repository: SessionRepository
+    ) -> None:
+        super().__init__(ctx, actor_id)
+        self._user_id: str = actor_id.id
+        self._repository = repository
+
+    async def create_session(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"session_id", "now"}``: list the session and write its empty document."""
+        now = datetime.fromisoformat(request["now"])
+        work = self._repository.create(self._user_id, request["session_id"], now=now)
+        reply = await actor_reply(work, _DOMAIN_ERRORS)
+        return {"result": None} if "result" in reply else reply
+
+    async def touch_session(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``SessionSummary`` → whether the session was still listed."""
+        summary = SessionSummary.model_validate(request)
+        return await actor_reply(self._repository.touch(self._user_id, summary), _DOMAIN_ERRORS)
+
+    async def unlist_session(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"session_id"}`` → whether it was listed."""
+        work = self._repository.unlist(self._user_id, request["session_id"])
+        return await actor_reply(work, _DOMAIN_ERRORS)
+
+
+def chat_actor_factories(
+    repository: SessionRepository,
+) -> dict[type[Actor], Callable[[ActorRuntimeContext, Any], Actor]]:
+    """What the app registers: both actor types, built over the app's repository."""
+
+    def session(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
+        return ChatSession(ctx, actor_id, repository=repository)
+
+    def user(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
+        return ChatUser(ctx, actor_id, repository=repository)
+
+    return {ChatSession: session, ChatUser: user}
+
+
+# -- the callers' side ------------------------------------------------------------------------
+class SessionActors:
+    """Calls to the ``ChatSession`` and ``ChatUser`` actors, typed. Every method may raise
+    ActorCallFailed (HTTP 503), ConcurrencyConflict or StateStoreUnavailable."""
+
+    def __init__(self, actors: ActorClient) -> None:
+        self._actors = actors
+        self._errors: dict[str, Callable[[str], Exception]] = {**ACTOR_ERRORS}
+
+    async def _session(
+        self, user_id: str, session_id: str, method: str, payload: dict[str, Any]
+    ) -> Any:
+        errors = {**self._errors, "session_deleted": lambda _: SessionDeleted(session_id)}
+        return await self._actors.call(
+            SESSION_ACTOR, session_actor_id(user_id, session_id), method, payload, errors=errors
+        )
+
+    async def acquire(
+        self,
+        user_id: str,
+        session_id: str,
+        turn_id: str,
+        *,
+        strategy: MultitaskStrategy,
+        lease_seconds: float,
+    ) -> tuple[AcquireStatus, int]:
+        answer = await self._session(
+            user_id,
+            session_id,
+            "acquire",
+            {"turn_id": turn_id, "strategy": strategy, "lease_seconds": lease_seconds},
+        )
+        return answer["status"], int(answer["position"])
+
+    async def renew(
+        self, user_id: str, session_id: str, turn_id: str, *, lease_seconds: float
+    ) -> RenewStatus:
+        answer = await self._session(
+            user_id, session_id, "renew", {"turn_id": turn_id, "lease_seconds": lease_seconds}
+        )
+        status: RenewStatus = answer["status"]
+        return status
+
+    async def release(self, user_id: str, session_id: str, turn_id: str) -> None:
+        await self._session(user_id, session_id, "release", {"turn_id": turn_id})
+
+    async def commit(
+        self,
+        user_id: str,
+        session_id: str,
+        turn_id: str,
+        messages: list[HistoryMessage],
+        event: ConversationTurn,
+    ) -> SessionSummary:
+        """Save the turn and release its lease. Raises SessionDeleted (nothing saved)."""
+        summary = await self._session(
+            user_id,
+            session_id,
+            "commit",
+            {
+                "turn_id": turn_id,
+                "messages": [m.model_dump(mode="json") for m in messages],
+                "event": event.model_dump(mode="json"),
+            },
+        )
+        return SessionSummary.model_validate(summary)
+
+    async def delete(self, user_id: str, session_id: str) -> bool:
+        return bool(await self._session(user_id, session_id, "delete", {}))
+
+    async def create_session(self, user_id: str, session_id: str, *, now: datetime) -> None:
+        await self._actors.call(
+            USER_ACTOR,
+            user_id,
+            "create_session",
+            {"session_id": session_id, "now": now.isoformat()},
+        )
+
+    async def touch_session(self, user_id: str, summary: SessionSummary) -> bool:
+        return bool(
+            await self._actors.call(
+                USER_ACTOR, user_id, "touch_session", summary.model_dump(mode="json")
+            )
+        )
+
+    async def unlist_session(self, user_id: str, session_id: str) -> bool:
+        return bool(
+            await self._actors.call(
+                USER_ACTOR, user_id, "unlist_session", {"session_id": session_id}
+            )
+        )

@@ -1,0 +1,165 @@
+"""One Dapr actor per user serializes every write to that user's memories, across replicas.
+
+``MemoryUser`` (actor id: the user id) runs the repository's writes (add, update, delete,
+forget) one at a time, on whichever replica Dapr placed it: concurrent creates for one user,
+from any replica, reach the store one after another and never collide on the index ETag, so
+they never leave an orphaned outbox message behind (docs/architecture.md). Reads do not go
+through the actor.
+
+``MemoryWriter`` is the caller's side: the same four writes, as actor calls.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from dapr.actor import Actor, ActorInterface
+from dapr.actor.runtime.context import ActorRuntimeContext
+
+from memory.core.exceptions import MemoryLimitReached
+from memory.data.repository import MemoryRepository
+from memory.models.memory import MemoryPatch, StoredMemory
+from sidecar.actors import ACTOR_ERRORS, ActorClient, actor_method, actor_reply
+
+ACTOR_TYPE = "MemoryUser"  # the class name below: Dapr names actor types after the class
+_DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (MemoryLimitReached, "memory_limit_reached"),
+)
+
+
+class MemoryUserInterface(ActorInterface):
+    """The methods of the ``MemoryUser`` actor; each takes and answers a JSON object."""
+
+    @actor_method("add")
+    @abstractmethod
+    async def add(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("update")
+    @abstractmethod
+    async def update(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("delete")
+    @abstractmethod
+    async def delete(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+    @actor_method("forget")
+    @abstractmethod
+    async def forget(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class MemoryUser(Actor, MemoryUserInterface):
+    """The writer of one user's memories (the actor id is the user id). Keeps no state of its
+    own: everything is in ``memory-state``."""
+
+    def __init__(
+        self, ctx: ActorRuntimeContext, actor_id: Any, *, repository: MemoryRepository
+    ) -> None:
+        super().__init__(ctx, actor_id)
+        self._repository = repository
+        self._user_id: str = actor_id.id
+
+    async def add(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"memories": [StoredMemory], "not_after_forget_of": time | null}`` → the ids
+        written (existing ids are skipped)."""
+
+        async def work() -> list[str]:
+            memories = [StoredMemory.model_validate(m) for m in request["memories"]]
+            cutoff = request.get("not_after_forget_of")
+            written = await self._repository.add(
+                self._user_id,
+                memories,
+                not_after_forget_of=None if cutoff is None else datetime.fromisoformat(cutoff),
+            )
+            return [str(m.id) for m in written]
+
+        return await actor_reply(work(), _DOMAIN_ERRORS)
+
+    async def update(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"memory_id", "patch": MemoryPatch}`` → the updated memory, or null."""
+
+        async def work() -> dict[str, Any] | None:
+            patch = MemoryPatch.model_validate(request["patch"])
+            updated = await self._repository.update(self._user_id, request["memory_id"], patch)
+            return None if updated is None else updated.model_dump(mode="json")
+
+        return await actor_reply(work(), _DOMAIN_ERRORS)
+
+    async def delete(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"memory_id", "now"}`` → whether a live memory was deleted."""
+        now = datetime.fromisoformat(request["now"])
+        return await actor_reply(
+            self._repository.delete(self._user_id, request["memory_id"], now=now), _DOMAIN_ERRORS
+        )
+
+    async def forget(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{"now"}`` → how many memories were deleted."""
+        now = datetime.fromisoformat(request["now"])
+        return await actor_reply(self._repository.forget(self._user_id, now=now), _DOMAIN_ERRORS)
+
+
+def memory_actor_factory(
+    repository: MemoryRepository,
+) -> Callable[[ActorRuntimeContext, Any], Actor]:
+    """What the app registers: every ``MemoryUser`` activation gets the app's repository."""
+
+    def build(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
+        return MemoryUser(ctx, actor_id, repository=repository)
+
+    return build
+
+
+class MemoryWriter:
+    """The writes of ``MemoryRepository``, made by the user's actor (from any replica)."""
+
+    def __init__(self, actors: ActorClient, *, max_per_user: int) -> None:
+        self._actors = actors
+        self._errors: Mapping[str, Callable[[str], Exception]] = {
+            **ACTOR_ERRORS,
+            "memory_limit_reached": lambda _: MemoryLimitReached(max_per_user),
+        }
+
+    async def _call(self, user_id: str, method: str, payload: dict[str, Any]) -> Any:
+        return await self._actors.call(ACTOR_TYPE, user_id, method, payload, errors=self._errors)
+
+    async def add(
+        self,
+        user_id: str,
+        memories: Sequence[StoredMemory],
+        *,
+        not_after_forget_of: datetime | None = None,
+    ) -> list[StoredMemory]:
+        """Store new memories in one transaction; return those written (see
+        ``MemoryRepository.add``). Raises MemoryLimitReached, ConcurrencyConflict,
+        StateStoreUnavailable, ActorCallFailed."""
+        written = await self._call(
+            user_id,
+            "add",
+            {
+                "memories": [m.model_dump(mode="json") for m in memories],
+                "not_after_forget_of": (
+                    None if not_after_forget_of is None else not_after_forget_of.isoformat()
+                ),
+            },
+        )
+        ids = set(written)
+        return [m for m in memories if str(m.id) in ids]
+
+    async def update(self, user_id: str, memory_id: str, patch: MemoryPatch) -> StoredMemory | None:
+        """The memory after ``patch``, or None if there is no live memory with that id."""
+        updated = await self._call(
+            user_id, "update", {"memory_id": memory_id, "patch": patch.model_dump(mode="json")}
+        )
+        return None if updated is None else StoredMemory.model_validate(updated)
+
+    async def delete(self, user_id: str, memory_id: str, *, now: datetime) -> bool:
+        """Tombstone the memory; False if there was no live memory with that id."""
+        return bool(
+            await self._call(user_id, "delete", {"memory_id": memory_id, "now": now.isoformat()})
+        )
+
+    async def forget(self, user_id: str, *, now: datetime) -> int:
+        """Delete every memory of the user; return how many."""
+        return int(await self._call(user_id, "forget", {"now": now.isoformat()}))
