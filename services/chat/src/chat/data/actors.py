@@ -109,8 +109,9 @@ class TurnLease:
         return "queued", self.waiters.index(waiter) + 1
 
     def renew(self, turn_id: str, lease_seconds: float) -> RenewStatus:
-        """Extend the holder's lease; say if it should stop (interrupted, session deleted)."""
-        now = self.clock()
+        """Extend the holder's lease; say if it should stop (interrupted, session deleted), or
+        that it is no longer the holder (its lease ran out)."""
+        now = self._tidy()
         if self.holder is None or self.holder.turn_id != turn_id:
             return "deleted" if self.deleted else "lost"
         self.holder.expires_at = now + lease_seconds
