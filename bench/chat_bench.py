@@ -140,7 +140,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=60, help="turns per concurrency level")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="chat-bench-"))
-    with running_stack("embedded", workdir, ports=BENCH_PORTS) as stack:
+    with running_stack("embedded", workdir, ports=BENCH_PORTS, replicas=1) as stack:
         results = asyncio.run(measure(stack.app_url(stack.ports.chat), args.turns))
     write_results("chat", results)
 

@@ -239,7 +239,7 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="memory-bench-"))
     env = {"MAX_MEMORIES_PER_USER": str(2 * max(args.sizes) + 10 * args.n)}
-    with running_stack("embedded", workdir, env=env, ports=BENCH_PORTS) as stack:
+    with running_stack("embedded", workdir, env=env, ports=BENCH_PORTS, replicas=1) as stack:
         results = asyncio.run(measure(stack, args.sizes, args.n))
     write_results("memory", results)
 

@@ -65,7 +65,7 @@ async def measure(stack: Stack, n: int) -> dict[str, Any]:
 def run_once(secure: bool, n: int) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix=f"security-bench-{'on' if secure else 'off'}-"))
     began = time.perf_counter()
-    with running_stack("embedded", workdir, ports=BENCH_PORTS, secure=secure) as stack:
+    with running_stack("embedded", workdir, ports=BENCH_PORTS, secure=secure, replicas=1) as stack:
         ready_s = time.perf_counter() - began
         result = asyncio.run(measure(stack, n))
     return {"ready_s": ready_s, **result}

@@ -12,7 +12,9 @@ from tests.integration.stack import Stack, running_stack
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """The real stack, once per resource set (sqlite + valkey, then redis), shared by the tests."""
+    """The real stack, once per resource set (sqlite + valkey, then redis), shared by the tests:
+    two replicas of each app, as a deployment runs them (``stack.ports.chat``/``.memory`` are
+    replica 0, ``stack.replicas(app_id)`` lists them all)."""
     workdir: Path = tmp_path_factory.mktemp(f"stack-{request.param}")
-    with running_stack(request.param, workdir) as stack:
+    with running_stack(request.param, workdir, replicas=2) as stack:
         yield stack

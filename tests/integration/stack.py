@@ -1,5 +1,8 @@
 """A real two-app Dapr stack for integration tests: the broker, placement, Sentry, and for each
-app a real `daprd` and the app under uvicorn, on pinned 127.0.0.1 ports, logging to files.
+app ``replicas`` copies of a real `daprd` with the app under uvicorn, on pinned 127.0.0.1
+ports, logging to files. The replicas of an app share its state stores and the broker, as pods
+of one Deployment do; each daprd has its own POD_NAME (``<app-id>-<replica>``), which names its
+consumer group on pubsub-broadcast.
 
 Security is on as in `make run`: API tokens both ways (fresh per stack), mTLS from the stack's
 own Sentry, and the access control of components/config.yaml.
@@ -17,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +45,17 @@ from scripts.stack import (
     wait_until,
 )
 
+APP_IDS = ("chat", "memory")
+# Replica r of an app uses its block's ports + REPLICA_STRIDE * r, so replica 0 keeps the ports
+# of a one-replica stack; a block of 100 holds MAX_REPLICAS of each app.
+REPLICA_STRIDE = 20
+MAX_REPLICAS = 5
+
 
 @dataclass(frozen=True)
 class AppPorts:
+    """One replica of an app: its uvicorn port and its daprd's ports."""
+
     app_id: str
     module: str
     app: int
@@ -52,41 +63,86 @@ class AppPorts:
     grpc: int
     internal: int
     metrics: int
+    replica: int = 0
+
+    @property
+    def pod_name(self) -> str:
+        """What its daprd gets as POD_NAME (pubsub-broadcast's group: ``chat-chat-1``)."""
+        return f"{self.app_id}-{self.replica}"
+
+    def process_name(self, part: str) -> str:
+        """``chat-app-0``, ``memory-daprd-1``: unique in a stack, and its log file's name."""
+        return f"{self.app_id}-{part}-{self.replica}"
+
+
+def app_ports(offset: int, app_id: str, replica: int) -> AppPorts:
+    if not 0 <= replica < MAX_REPLICAS:
+        raise ValueError(f"replica {replica} outside 0..{MAX_REPLICAS - 1}")
+    step = offset + APP_IDS.index(app_id) + REPLICA_STRIDE * replica
+    return AppPorts(
+        app_id=app_id,
+        module=f"{app_id}.main:create_app",
+        app=8100 + step,
+        http=3600 + step,
+        grpc=5600 + step,
+        internal=5610 + step,
+        metrics=9190 + step,
+        replica=replica,
+    )
 
 
 @dataclass(frozen=True)
 class StackPorts:
-    """One block of pinned ports per resource set, below the ephemeral range."""
+    """One block of pinned ports per stack, below the ephemeral range.
+
+    Per block (``offset`` 0, 100, 200): app ``8100+o``, daprd HTTP ``3600+o``, gRPC ``5600+o``,
+    internal gRPC ``5610+o``, metrics ``9190+o``, each ``+ i + 20 * r`` for app ``i`` (chat 0,
+    memory 1) and replica ``r``; the broker ``6390+o/100``; placement ``5250+o/10`` (with
+    +100..+102), Sentry placement+5..+7. ``chat`` and ``memory`` are replica 0;
+    ``replicas(app_id)`` gives every replica the stack runs."""
 
     chat: AppPorts
     memory: AppPorts
     broker: int
     placement: int
+    offset: int = 0
+    replica_count: int = 1
 
     @property
     def sentry(self) -> int:
         # placement uses its port and +100..+102; Sentry takes +5 (gRPC), +6, +7 (health, metrics)
         return self.placement + 5
 
-    @classmethod
-    def block(cls, offset: int) -> StackPorts:
-        def app(app_id: str, i: int) -> AppPorts:
-            return AppPorts(
-                app_id=app_id,
-                module=f"{app_id}.main:create_app",
-                app=8100 + offset + i,
-                http=3600 + offset + i,
-                grpc=5600 + offset + i,
-                internal=5610 + offset + i,
-                metrics=9190 + offset + i,
-            )
+    def replica(self, app_id: str, index: int) -> AppPorts:
+        return app_ports(self.offset, app_id, index)
 
+    def replicas(self, app_id: str) -> tuple[AppPorts, ...]:
+        """Every replica of ``app_id`` in this stack, replica 0 first."""
+        return tuple(self.replica(app_id, r) for r in range(self.replica_count))
+
+    def with_replicas(self, count: int) -> StackPorts:
+        if not 1 <= count <= MAX_REPLICAS:
+            raise ValueError(f"replicas must be 1..{MAX_REPLICAS}, not {count}")
+        return replace(self, replica_count=count)
+
+    def all_ports(self) -> list[int]:
+        """Every port the stack listens on (Sentry's and placement's included)."""
+        found = [self.broker, self.placement, *(self.placement + d for d in (100, 101, 102))]
+        found += [self.sentry, self.sentry + 1, self.sentry + 2]
+        for app_id in APP_IDS:
+            for app in self.replicas(app_id):
+                found += [app.app, app.http, app.grpc, app.internal, app.metrics]
+        return found
+
+    @classmethod
+    def block(cls, offset: int, replicas: int = 1) -> StackPorts:
         return cls(
-            chat=app("chat", 0),
-            memory=app("memory", 1),
+            chat=app_ports(offset, "chat", 0),
+            memory=app_ports(offset, "memory", 0),
             broker=6390 + offset // 100,
             placement=5250 + offset // 10,
-        )
+            offset=offset,
+        ).with_replicas(replicas)
 
 
 PORTS = {"embedded": StackPorts.block(0), "redis": StackPorts.block(100)}
@@ -101,6 +157,11 @@ class Stack:
     processes: ProcessSet
     broker_port: int
     tokens: Tokens | None  # None: a stack without security (benchmarks' baseline only)
+    env: dict[str, str] = field(default_factory=dict)  # running_stack's extra app environment
+
+    def replicas(self, app_id: str) -> tuple[AppPorts, ...]:
+        """Every replica of ``app_id``, replica 0 (``ports.chat``/``ports.memory``) first."""
+        return self.ports.replicas(app_id)
 
     def sidecar(self, app: AppPorts) -> str:
         return f"http://127.0.0.1:{app.http}"
@@ -122,20 +183,18 @@ class Stack:
         return next(p for p in reversed(self.processes.processes) if p.name == name)
 
     def stop_app(self, app: AppPorts) -> None:
-        self.process(f"{app.app_id}-app").stop()
+        """Stop one replica's app (its daprd keeps running), e.g. ``ports.memory``."""
+        self.process(app.process_name("app")).stop()
 
     def start_app(self, app: AppPorts) -> None:
         """Start an app stopped by ``stop_app`` again and wait until its sidecar reaches it."""
-        process = self.processes.add(
-            start_app(
-                app, log_dir=self.workdir / "logs", env=self.tokens.env() if self.tokens else {}
-            )
-        )
+        env = {**(self.tokens.env() if self.tokens else {}), **self.env}
+        process = self.processes.add(start_app(app, log_dir=self.workdir / "logs", env=env))
         wait_until(
             lambda: http_ok(
                 f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id, **self.auth}
             ),
-            what=f"{app.app_id} back",
+            what=f"{app.process_name('app')} back",
             timeout=60,
             watch=[process],
         )
@@ -241,7 +300,8 @@ def start_sidecar_and_app(
     log_dir: Path,
     started: ProcessSet,
     env: dict[str, str] | None = None,
-) -> None:
+) -> Callable[[], None]:
+    """Start one replica's daprd and app; returns the wait until both answer."""
     argv: list[str | os.PathLike[str]] = [
         runtime_bin("daprd"),
         "--app-id", app.app_id,
@@ -263,19 +323,30 @@ def start_sidecar_and_app(
     for path in resources:
         argv += ["--resources-path", path]
     app_env = {**(tokens.env() if tokens else {}), **(env or {})}
-    daprd_env = {**app_env, **({"DAPR_TRUST_ANCHORS": sentry.trust_anchors} if sentry else {})}
-    daprd = started.add(start_process(f"{app.app_id}-daprd", argv, log_dir=log_dir, env=daprd_env))
+    daprd_env = {
+        **app_env,
+        # As the Kubernetes injector does; pubsub-broadcast's consumerID needs it.
+        "POD_NAME": app.pod_name,
+        **({"DAPR_TRUST_ANCHORS": sentry.trust_anchors} if sentry else {}),
+    }
+    daprd = started.add(
+        start_process(app.process_name("daprd"), argv, log_dir=log_dir, env=daprd_env)
+    )
     uvicorn = started.add(start_app(app, log_dir=log_dir, env=app_env))
     through_sidecar = {"dapr-app-id": app.app_id, **(tokens.sidecar_headers() if tokens else {})}
-    wait_until(
-        lambda: (
-            http_ok(f"http://127.0.0.1:{app.http}/v1.0/healthz")
-            and http_ok(f"http://127.0.0.1:{app.http}/healthz", through_sidecar)
-        ),
-        what=f"{app.app_id} and its sidecar",
-        timeout=90,
-        watch=[daprd, uvicorn],
-    )
+
+    def wait() -> None:
+        wait_until(
+            lambda: (
+                http_ok(f"http://127.0.0.1:{app.http}/v1.0/healthz")
+                and http_ok(f"http://127.0.0.1:{app.http}/healthz", through_sidecar)
+            ),
+            what=f"{app.process_name('app')} and its sidecar",
+            timeout=90,
+            watch=[daprd, uvicorn],
+        )
+
+    return wait
 
 
 def start_app(app: AppPorts, *, log_dir: Path, env: dict[str, str] | None = None) -> ManagedProcess:
@@ -289,7 +360,7 @@ def start_app(app: AppPorts, *, log_dir: Path, env: dict[str, str] | None = None
         **(env or {}),
     }
     return start_process(
-        f"{app.app_id}-app",
+        app.process_name("app"),
         [
             ROOT / ".venv" / "bin" / "uvicorn", app.module, "--factory",
             "--host", "127.0.0.1", "--port", str(app.app), "--no-access-log",
@@ -308,14 +379,17 @@ def running_stack(
     env: dict[str, str] | None = None,
     ports: StackPorts | None = None,
     secure: bool = True,
+    replicas: int = 2,
 ) -> Iterator[Stack]:
     """Start the whole stack for ``resource_set``; stop every process on exit, whatever happens.
 
-    ``secure=False`` leaves out tokens, mTLS and access control: only the benchmarks use it, as
-    the baseline that prices them."""
+    ``replicas`` copies of each app run, each with its own daprd and ports (``StackPorts``),
+    sharing the stores and the broker; ``stack.ports.chat``/``.memory`` are replica 0 and
+    ``stack.replicas(app_id)`` lists them all. ``secure=False`` leaves out tokens, mTLS and
+    access control: only the benchmarks use it, as the baseline that prices them."""
     if not runtime_bin("daprd").exists():
         pytest.fail("daprd is not installed: run `make dapr` (scripts/install-dapr.sh)")
-    ports = ports or PORTS[resource_set]
+    ports = (ports or PORTS[resource_set]).with_replicas(replicas)
     log_dir = workdir / "logs"
     with ExitStack() as containers, process_set() as started:
         broker_port = ports.broker
@@ -347,18 +421,24 @@ def running_stack(
             started.add(sentry.process)
             tokens = Tokens.generate()
         started.add(start_placement(ports.placement, sentry=sentry, log_dir=log_dir))
-        for app in (ports.memory, ports.chat):
-            start_sidecar_and_app(
-                app,
-                resources=resources,
-                config=config,
-                placement_port=ports.placement,
-                sentry=sentry,
-                tokens=tokens,
-                log_dir=log_dir,
-                started=started,
-                env=env,
-            )
+        # memory first (chat's readiness asks for it); an app's replicas start together.
+        for app_id in ("memory", "chat"):
+            waits = [
+                start_sidecar_and_app(
+                    app,
+                    resources=resources,
+                    config=config,
+                    placement_port=ports.placement,
+                    sentry=sentry,
+                    tokens=tokens,
+                    log_dir=log_dir,
+                    started=started,
+                    env=env,
+                )
+                for app in ports.replicas(app_id)
+            ]
+            for wait in waits:
+                wait()
         yield Stack(
             resource_set=resource_set,
             ports=ports,
@@ -366,4 +446,5 @@ def running_stack(
             processes=started,
             broker_port=broker_port,
             tokens=tokens,
+            env=dict(env or {}),
         )

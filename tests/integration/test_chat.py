@@ -78,13 +78,16 @@ def test_the_next_turn_uses_what_memory_knows(stack: Stack) -> None:
 
 def test_memory_down_gives_a_degraded_reply_within_the_timeout(stack: Stack) -> None:
     user = new_user()
-    stack.stop_app(stack.ports.memory)
+    memory = stack.replicas("memory")  # every replica: one left up would still answer
+    for replica in memory:
+        stack.stop_app(replica)
     try:
         began = time.monotonic()
         body = chat(stack, user, "hello while memory is away")
         elapsed = time.monotonic() - began
     finally:
-        stack.start_app(stack.ports.memory)
+        for replica in memory:
+            stack.start_app(replica)
     assert body["metadata"]["degraded"] is True
     assert body["reply"]
     assert elapsed < 5.0  # the 2 s memory budget plus the turn itself
