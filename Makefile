@@ -7,6 +7,7 @@ UV_VERSION ?= 0.13.8
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 RESOURCES ?= embedded
+REPLICAS ?= 1
 PYTEST_FLAGS ?=
 NAMESPACE ?= agents-dev
 OVERLAY ?= dev
@@ -34,8 +35,8 @@ dapr: ## install the pinned Dapr runtime and CLI into ~/.dapr/bin (builds from G
 	scripts/install-dapr.sh
 
 .PHONY: run
-run: sync dapr ## start both services with their sidecars (dapr run -f dapr.yaml); RESOURCES=embedded|redis
-	$(UV) run --no-sync python scripts/stack.py run --resources $(RESOURCES)
+run: sync dapr ## start both services with their sidecars (dapr run -f); RESOURCES=embedded|redis REPLICAS=1..5
+	$(UV) run --no-sync python scripts/stack.py run --resources $(RESOURCES) --replicas $(REPLICAS)
 
 .PHONY: stop
 stop: $(UV) ## stop what `make run` started

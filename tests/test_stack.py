@@ -1,14 +1,27 @@
-"""The local runner's pieces that need no processes: the run's tokens, the traced config and
-the staged run file."""
+"""The local runner's pieces that need no processes: the run's tokens, the traced config, the
+staged run file (replicas, daprd wrappers) and the test stacks' port blocks."""
 
 from __future__ import annotations
 
+import itertools
+import os
 import stat
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
-from scripts.stack import COMPONENTS, RunFile, Tokens, staged_config
+from scripts.stack import (
+    COMPONENTS,
+    MAX_REPLICAS,
+    STATE_DIR,
+    RunFile,
+    Tokens,
+    daprd_wrapper,
+    runtime_bin,
+    staged_config,
+)
 from sidecar.settings import SidecarSettings
 from tests.deploy.test_dapr_schemas import errors
 
@@ -50,3 +63,73 @@ def test_the_staged_run_file_points_at_the_staged_config(tmp_path: Path) -> None
         assert all("/redis" in p for p in staged.data["common"]["resourcesPaths"][1:])
     finally:
         staged.path.unlink()
+
+
+def test_replicas_get_their_own_ports_directories_and_pod_names(tmp_path: Path) -> None:
+    base = RunFile.load()
+    staged = base.staged("embedded", replicas=3, runtime_dir=tmp_path / "runtime")
+    try:
+        apps = staged.apps
+        assert [a.pod_name for a in apps] == [
+            "chat-0", "memory-0", "chat-1", "memory-1", "chat-2", "memory-2",
+        ]  # fmt: skip
+        # Replica 0 is dapr.yaml's entry as it is, runtimePath aside.
+        for original, entry in zip(base.data["apps"], staged.data["apps"], strict=False):
+            assert {k: v for k, v in entry.items() if k != "runtimePath"} == original
+        ports = [*staged.ports.values(), staged.placement_port]
+        assert len(ports) == len(set(ports))
+        assert all(p < 32768 for p in ports)
+        for spec, entry in zip(apps, staged.data["apps"], strict=True):
+            command = entry["command"]
+            assert command[command.index("--port") + 1] == str(entry["appPort"])
+            # Two levels below the run file, as services/<app>: ../../data is the same store.
+            app_dir = (staged.path.parent / entry["appDirPath"]).resolve()
+            assert app_dir.parent.parent == staged.path.parent.resolve()
+            if spec.replica:
+                assert app_dir == STATE_DIR / spec.pod_name
+            assert entry["runtimePath"] == str((tmp_path / "runtime" / spec.pod_name).resolve())
+        assert len({e["appDirPath"] for e in staged.data["apps"]}) == len(apps)
+    finally:
+        staged.path.unlink()
+    with pytest.raises(ValueError, match="replicas"):
+        base.staged("embedded", replicas=MAX_REPLICAS + 1)
+
+
+def test_the_daprd_wrapper_runs_the_real_daprd_with_its_pod_name(tmp_path: Path) -> None:
+    wrapper = daprd_wrapper("chat-1", tmp_path / "chat-1")
+    assert wrapper == tmp_path / "chat-1" / ".dapr" / "bin" / "daprd"  # where CLI 1.12 looks
+    assert os.access(wrapper, os.X_OK)
+    text = wrapper.read_text()
+    assert f'exec {runtime_bin("daprd")} "$@"' in text
+    # Run it with a stand-in for daprd: the environment and the arguments reach it.
+    fake = tmp_path / "fake-daprd"
+    fake.write_text('#!/bin/sh\necho "$POD_NAME $*"\n')
+    fake.chmod(0o755)
+    wrapper.write_text(text.replace(str(runtime_bin("daprd")), str(fake)))
+    out = subprocess.run(
+        [wrapper, "--app-id", "chat"], capture_output=True, text=True, check=True, timeout=10
+    )
+    assert out.stdout == "chat-1 --app-id chat\n"
+
+
+def test_test_stack_port_blocks_never_overlap() -> None:
+    from tests.integration.stack import BENCH_PORTS, MAX_REPLICAS, PORTS
+
+    blocks = [ports.with_replicas(MAX_REPLICAS) for ports in (*PORTS.values(), BENCH_PORTS)]
+    run_file = RunFile.load().staged("embedded", replicas=MAX_REPLICAS)
+    try:
+        make_run = set(run_file.ports.values()) | {run_file.placement_port}
+    finally:
+        run_file.path.unlink()
+    every = [p for block in blocks for p in block.all_ports()]
+    assert len(every) == len(set(every)), "two test stacks would share a port"
+    assert not set(every) & make_run, "a test stack would collide with `make run`"
+    assert all(1024 < p < 32768 for p in every)
+    for block in (*PORTS.values(), BENCH_PORTS):
+        # Replica 0 is what a one-replica stack used: existing callers keep their ports.
+        assert block.replicas("chat")[0] == block.chat
+        assert block.with_replicas(2).replicas("memory")[0] == block.memory
+    stack = PORTS["embedded"].with_replicas(2)
+    names = [a.process_name(part) for a in itertools.chain(
+        stack.replicas("chat"), stack.replicas("memory")) for part in ("app", "daprd")]  # fmt: skip
+    assert len(names) == len(set(names))

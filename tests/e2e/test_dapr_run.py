@@ -21,6 +21,7 @@ import pytest
 from scripts.stack import (
     CLI_SENTRY_PORT,
     PID_FILE,
+    PORT_KEYS,
     ROOT,
     SENTRY_DIR,
     TOKENS_FILE,
@@ -31,6 +32,7 @@ from scripts.stack import (
     component_port,
     port_open,
     process_set,
+    replica_entry,
     runtime_bin,
     start_process,
     wait_until,
@@ -47,6 +49,10 @@ PORTS = sorted(
     | {a.dapr_grpc_port for a in RUN_FILE.apps}
     | {RUN_FILE.placement_port, component_port("embedded", "pubsub", "redisHost")}
     | {CLI_SENTRY_PORT, *INTRUDER.values()}
+)
+# `make run REPLICAS=2`: the second replica of each app adds its own ports.
+REPLICA_PORTS = sorted(
+    {int(replica_entry(app, 1)[key]) for app in RUN_FILE.data["apps"] for key in PORT_KEYS}
 )
 
 
@@ -66,13 +72,16 @@ def group_alive(pgid: int) -> bool:
 
 
 @contextmanager
-def make_run(tmp_log: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[int]]]:
-    busy = [p for p in PORTS if port_open(p)]
+def make_run(
+    tmp_log: Path, replicas: int = 1
+) -> Iterator[tuple[subprocess.Popen[bytes], list[int]]]:
+    ports = PORTS + (REPLICA_PORTS if replicas > 1 else [])
+    busy = [p for p in ports if port_open(p)]
     if busy:
         pytest.fail(f"ports {busy} are in use: stop the running stack (`make stop`) first")
     with tmp_log.open("wb") as log:
         runner = subprocess.Popen(
-            [sys.executable, "scripts/stack.py", "run"],
+            [sys.executable, "scripts/stack.py", "run", "--replicas", str(replicas)],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -87,7 +96,7 @@ def make_run(tmp_log: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[int]
         )
         groups = [int(p) for p in PID_FILE.read_text().split()[:-1]]
         tokens = run_tokens()
-        for app in RUN_FILE.apps:
+        for app in RunFile.load(ROOT / "dapr.embedded.generated.yaml").apps:
             wait_until(
                 lambda app=app: app_healthy_through_sidecar(app, tokens),
                 what=f"{app.app_id} healthy through its sidecar",
@@ -107,13 +116,14 @@ def make_run(tmp_log: Path) -> Iterator[tuple[subprocess.Popen[bytes], list[int]
 
 
 def assert_everything_stopped(groups: list[int]) -> None:
+    ports = PORTS + REPLICA_PORTS
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and (
-        any(group_alive(g) for g in groups) or any(port_open(p) for p in PORTS)
+        any(group_alive(g) for g in groups) or any(port_open(p) for p in ports)
     ):
         time.sleep(0.2)
     assert [g for g in groups if group_alive(g)] == [], "a process group outlived the stack"
-    assert [p for p in PORTS if port_open(p)] == [], "a port is still served after the stop"
+    assert [p for p in ports if port_open(p)] == [], "a port is still served after the stop"
     assert not PID_FILE.exists()
     assert not TOKENS_FILE.exists(), "the run's tokens outlived it"
     assert not SENTRY_DIR.exists(), "the run's certificate authority outlived it"
@@ -248,9 +258,10 @@ def test_dapr_run_serves_both_apps_and_ctrl_c_stops_everything(tmp_path: Path) -
     assert_everything_stopped(groups)
 
 
-def test_make_stop_from_another_terminal_stops_everything(tmp_path: Path) -> None:
+@pytest.mark.parametrize("replicas", [1, 2])
+def test_make_stop_from_another_terminal_stops_everything(tmp_path: Path, replicas: int) -> None:
     log = tmp_path / "make-run.log"
-    with make_run(log) as (runner, groups):
+    with make_run(log, replicas) as (runner, groups):
         stop = subprocess.run(
             [sys.executable, "scripts/stack.py", "stop"], cwd=ROOT, capture_output=True, timeout=60
         )
