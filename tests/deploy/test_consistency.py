@@ -23,7 +23,25 @@ from tests.deploy.manifests import APPS, OVERLAYS, Doc, local, named, of_kind, p
 
 SETTINGS = {"chat": ChatSettings(), "memory": MemorySettings()}
 RUN_FILE = RunFile.load()
-OUTBOX_KEYS = ("outboxPublishPubsub", "outboxPublishTopic", "outboxDiscardWhenMissingState")
+OUTBOX_KEYS = (
+    "outboxPublishPubsub",
+    "outboxPublishTopic",
+    "outboxDiscardWhenMissingState",
+    "outboxPubsub",
+)
+# Metadata that changes how a component behaves (not where it connects): the same everywhere.
+BEHAVIOUR_KEYS = (
+    *OUTBOX_KEYS,
+    "actorStateStore",
+    "consumerID",
+    "concurrency",
+    "queueDepth",
+    "processingTimeout",
+    "redeliverInterval",
+)
+# daprd's handler for an internal outbox message holds a redis worker for 1 s, then polls up to
+# ~10 s for the marker (dapr pkg/runtime/pubsub/outbox.go).
+OUTBOX_HANDLER_SECONDS = 11
 
 
 def essence(doc: Doc) -> dict[str, Any]:
@@ -59,10 +77,108 @@ def test_components_have_the_same_names_scopes_and_outbox_everywhere(overlay: st
                 component["spec"]["type"].split(".")[0] == k8s[name]["spec"]["type"].split(".")[0]
             )
             ours, theirs = metadata(component), metadata(k8s[name])
-            assert {k: ours.get(k) for k in OUTBOX_KEYS} == {k: theirs.get(k) for k in OUTBOX_KEYS}
+            assert {k: ours.get(k) for k in BEHAVIOUR_KEYS} == {
+                k: theirs.get(k) for k in BEHAVIOUR_KEYS
+            }, f"{resource_set}: {name}"
     # The Kubernetes set is the `redis` resource set's component types.
     redis = {c["metadata"]["name"]: c["spec"]["type"] for c in local("Component", "redis")}
     assert {n: c["spec"]["type"] for n, c in k8s.items()} == redis
+
+
+# Every place the resources are described: the local resource sets and the rendered overlays.
+EVERYWHERE = (*RESOURCE_SETS, *(f"k8s/{overlay}" for overlay in OVERLAYS))
+
+
+def resources(where: str, kind: str) -> list[Doc]:
+    if where.startswith("k8s/"):
+        return of_kind(render(where.removeprefix("k8s/")), kind)
+    return local(kind, where)
+
+
+def components(where: str) -> dict[str, Doc]:
+    return {c["metadata"]["name"]: c for c in resources(where, "Component")}
+
+
+def seconds(duration: str) -> float:
+    """A Dapr duration as the components use it ("60s", "500ms", "1m")."""
+    match = re.fullmatch(r"(\d+)(ms|s|m)", duration)
+    assert match, duration
+    return int(match[1]) * {"ms": 0.001, "s": 1, "m": 60}[match[2]]
+
+
+@pytest.mark.parametrize("where", EVERYWHERE)
+def test_the_outbox_runs_on_its_own_pubsub_sized_for_its_handler(where: str) -> None:
+    found = components(where)
+    stores = {n: metadata(c) for n, c in found.items() if "outboxPublishPubsub" in metadata(c)}
+    assert set(stores) == {s.state_store for s in SETTINGS.values()}
+    for name, meta in stores.items():
+        assert meta["outboxPubsub"] == "pubsub-outbox", name
+        assert meta["outboxPublishPubsub"] == "pubsub", name
+        assert meta["outboxDiscardWhenMissingState"] == "true", name
+    outbox = found["pubsub-outbox"]
+    meta = metadata(outbox)
+    assert outbox["spec"]["type"] == found["pubsub"]["spec"]["type"] == "pubsub.redis"
+    assert meta["redisHost"] == metadata(found["pubsub"])["redisHost"]  # the same broker
+    # ~1 message per worker per second: 100 workers, and a pending message is reclaimed only
+    # once its handler (1 s + ~10 s, plus a publish and a delete) must have given up.
+    assert int(meta["concurrency"]) >= 100
+    assert int(meta.get("queueDepth", 100)) >= int(meta["concurrency"])
+    assert seconds(meta["processingTimeout"]) >= 4 * OUTBOX_HANDLER_SECONDS
+    assert 0 < seconds(meta["redeliverInterval"]) <= seconds(meta["processingTimeout"])
+    assert "consumerID" not in meta  # the app id: a sidecar's replicas share the internal topic
+    assert sorted(outbox["scopes"]) == sorted(found[n]["scopes"][0] for n in stores)
+    assert all(s["spec"]["pubsubname"] != "pubsub-outbox" for s in resources(where, "Subscription"))
+
+
+@pytest.mark.parametrize("where", EVERYWHERE)
+def test_state_stores_are_not_retried_and_the_outbox_pubsub_has_no_policy(where: str) -> None:
+    (resiliency,) = resources(where, "Resiliency")
+    targets = resiliency["spec"]["targets"]["components"]
+    for settings in SETTINGS.values():
+        policy = targets[settings.state_store]["outbound"]
+        assert "retry" not in policy, settings.state_store
+        assert {"timeout", "circuitBreaker"} <= set(policy), settings.state_store
+    assert "pubsub-outbox" not in targets
+    # A breaker is per component and both directions: never an inbound one on a broker.
+    assert all("circuitBreaker" not in t.get("inbound", {}) for t in targets.values())
+
+
+@pytest.mark.parametrize("where", EVERYWHERE)
+def test_chat_gets_memory_events_as_a_broadcast(where: str) -> None:
+    found = components(where)
+    broadcast = found["pubsub-broadcast"]
+    meta = metadata(broadcast)
+    assert broadcast["spec"]["type"] == "pubsub.redis"
+    assert meta["redisHost"] == metadata(found["pubsub"])["redisHost"]  # the same broker
+    # One consumer group per replica: daprd fills {podName} from POD_NAME.
+    assert meta["consumerID"] == "{appID}-{podName}"
+    assert broadcast["scopes"] == ["chat"]
+    # The app pubsub keeps the app id as its group: memory's replicas compete for turns.
+    assert "consumerID" not in metadata(found["pubsub"])
+    by_app = {s["scopes"][0]: s["spec"] for s in resources(where, "Subscription")}
+    assert by_app["chat"]["pubsubname"] == "pubsub-broadcast"
+    assert by_app["chat"]["topic"] == MemorySettings().memory_events_topic
+    assert by_app["memory"]["pubsubname"] == "pubsub"
+
+
+@pytest.mark.parametrize("where", EVERYWHERE)
+def test_each_app_has_one_actor_state_store_of_its_own_without_an_outbox(where: str) -> None:
+    found = components(where)
+    actor_stores = {n: c for n, c in found.items() if metadata(c).get("actorStateStore") == "true"}
+    assert sorted(actor_stores) == sorted(f"{app_id}-actors" for app_id in SETTINGS)
+    for app_id, settings in SETTINGS.items():
+        store = actor_stores[f"{app_id}-actors"]
+        meta = metadata(store)
+        # daprd accepts one actor state store per sidecar: scoped to one app each.
+        assert store["scopes"] == [app_id]
+        assert store["spec"]["type"] == found[settings.state_store]["spec"]["type"]
+        assert not {k for k in meta if k.startswith("outbox")}, app_id
+        if "connectionString" in meta:  # sqlite: a file of its own
+            assert (
+                meta["connectionString"]
+                != metadata(found[settings.state_store])["connectionString"]
+            )
+            assert meta["connectionString"].endswith(f"/{app_id}-actors.db")
 
 
 @pytest.mark.parametrize("kind", ["Subscription", "Resiliency"])
@@ -122,8 +238,11 @@ def test_topics_and_routes_agree_with_the_code() -> None:
     # memory's writes publish memory-events; chat subscribes to it.
     assert stores[memory.state_store]["outboxPublishTopic"] == memory.memory_events_topic
     assert subscriptions["chat"]["topic"] == memory.memory_events_topic
+    # memory competes for conversation-turns on the app pubsub; chat's memory-events is a
+    # broadcast on pubsub-broadcast (test_chat_gets_memory_events_as_a_broadcast).
+    assert subscriptions["memory"]["pubsubname"] == memory.pubsub_name
+    assert subscriptions["chat"]["pubsubname"] == "pubsub-broadcast"
     for app_id, spec in subscriptions.items():
-        assert spec["pubsubname"] == SETTINGS[app_id].pubsub_name
         assert "POST" in routes(APPS_BUILT[app_id])[spec["routes"]["default"]], app_id
         assert spec["deadLetterTopic"] == f"{spec['topic']}-dlq"
     assert chat.memory_app_id == "memory"

@@ -140,6 +140,10 @@ def test_prod_runs_replicas_with_autoscaling_budgets_and_network_policies() -> N
     docs = render("prod")
     deployments = {d["metadata"]["name"]: d for d in of_kind(docs, "Deployment")}
     assert all(d["spec"]["replicas"] >= 2 for d in deployments.values())
+    assert {n: d["spec"]["replicas"] for n, d in deployments.items()} == {"chat": 3, "memory": 2}
+    # The replicas share dev's Dapr components (pubsub-broadcast: one consumer group per pod).
+    names = {c["metadata"]["name"] for c in of_kind(docs, "Component")}
+    assert names == {c["metadata"]["name"] for c in of_kind(render("dev"), "Component")}
     (hpa,) = of_kind(docs, "HorizontalPodAutoscaler")
     assert hpa["spec"]["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment",
                                               "name": "chat"}  # fmt: skip
@@ -162,6 +166,16 @@ def test_prod_runs_replicas_with_autoscaling_budgets_and_network_policies() -> N
     }]  # fmt: skip
     chat_ports = [p["port"] for r in policies["chat-from-ingress"]["ingress"] for p in r["ports"]]
     assert chat_ports == [APP_PORTS["chat"]]
+
+
+@pytest.mark.parametrize(("overlay", "tls"), [("dev", "false"), ("prod", "true")])
+def test_every_component_speaks_tls_to_redis_in_prod_only(overlay: str, tls: str) -> None:
+    """prod switches TLS on by replacing /spec/metadata/2 of every Component: that entry must
+    be enableTLS in each of them, new components included."""
+    for component in of_kind(render(overlay), "Component"):
+        assert component["spec"]["metadata"][2] == {"name": "enableTLS", "value": tls}, component[
+            "metadata"
+        ]["name"]
 
 
 def test_dev_is_one_replica_each_with_an_in_cluster_redis() -> None:
