@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 
 from sidecar.testing import FakeDaprSidecar
@@ -73,8 +75,29 @@ async def test_readyz_ready_and_memory_ok(
         "sidecar": "ok",
         "components": "ok",
         "state:chat-state": "ok",
+        "events": "ok",
         "memory": "ok",
     }
+
+
+async def test_readyz_fails_while_memory_events_arrive_late_and_metrics_show_the_lag(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    fake_sidecar.invoke = memory_app([])  # type: ignore[assignment]
+    committed = (datetime.now(UTC) - timedelta(seconds=90)).isoformat()
+    event = {
+        "id": "outbox-1",
+        "type": "memory.created",
+        "data": {"id": "m1", "user_id": "alice", "content": "x", "updated_at": committed},
+    }
+    delivered = await client.post("/events/memory-events", json=event)
+    assert delivered.json() == {"status": "SUCCESS"}  # acknowledged, too old to push
+    response = await client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["events"] == "failed"
+    assert "memory-events" in response.json()["details"]["events"]
+    metrics = (await client.get("/metrics")).text
+    assert 'event_delivery_lag_seconds_count{topic="memory-events"} 1.0' in metrics
 
 
 async def test_readyz_still_ready_when_memory_is_down(

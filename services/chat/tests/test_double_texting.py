@@ -161,7 +161,8 @@ async def test_interrupt_saves_the_running_turn_as_interrupted_and_runs_next(
     cut = await first
     assert cut.status_code == 200
     assert cut.json()["metadata"]["interrupted"] is True
-    assert second.status_code == 200 and second.json()["metadata"]["interrupted"] is False
+    assert second.status_code == 200
+    assert second.json()["metadata"]["interrupted"] is False
     messages = await history(client, session_id)
     assert [m["content"] for m in messages if m["role"] == "user"] == [
         "a long one",
@@ -237,7 +238,8 @@ async def test_a_cut_turn_is_saved_before_the_next_turn_of_its_session(
         ("user", "first, long"),
         ("user", "second"),
     ]
-    assert saved.messages[0].interrupted and saved.messages[1].interrupted
+    assert saved.messages[0].interrupted
+    assert saved.messages[1].interrupted
 
 
 async def test_twenty_five_first_messages_make_twenty_five_sessions(

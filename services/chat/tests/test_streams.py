@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,13 +13,14 @@ from sidecar.testing import FakeDaprSidecar
 
 
 def memory_event(user: str, event_type: str = "memory.created") -> dict[str, Any]:
+    """A memory-events delivery of a change committed just now (older ones are not pushed)."""
     return {
         "id": "outbox-1",
         "type": event_type,
         "source": "memory",
         "specversion": "1.0",
         "data": {"id": "m-9", "user_id": user, "kind": "semantic", "content": "Likes tea",
-                 "tags": [], "version": 1, "updated_at": "2026-11-22T07:00:00Z"},
+                 "tags": [], "version": 1, "updated_at": datetime.now(UTC).isoformat()},
     }  # fmt: skip
 
 
@@ -70,14 +72,15 @@ def test_a_memory_event_reaches_the_users_open_socket_only(
         client.websocket_connect("/ws?user_id=alice") as alice,
         client.websocket_connect("/ws?user_id=bob") as bob,
     ):
-        delivered = client.post("/events/memory-events", json=memory_event("alice"))
+        event = memory_event("alice")
+        delivered = client.post("/events/memory-events", json=event)
         assert delivered.json() == {"status": "SUCCESS"}
         note = alice.receive_json()
         assert note == {
             "type": "memory",
             "event": "memory.created",
             "memory": {"id": "m-9", "kind": "semantic", "content": "Likes tea", "tags": [],
-                       "version": 1, "updated_at": "2026-11-22T07:00:00Z"},
+                       "version": 1, "updated_at": event["data"]["updated_at"]},
         }  # fmt: skip
         bob.send_json({"type": "user_message", "content": "hi"})
         assert all(m["type"] != "memory" for m in receive_until(bob, "workflow_completed"))

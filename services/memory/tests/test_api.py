@@ -298,6 +298,7 @@ async def test_readyz_reports_store_and_embeddings(client: httpx.AsyncClient) ->
         "sidecar": "ok",
         "components": "ok",
         "state:memory-state": "ok",
+        "events": "ok",
         "embeddings": "ok",
     }
     assert body["details"]["embeddings"] == "all-MiniLM-L6-v2"

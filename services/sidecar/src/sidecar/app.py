@@ -11,6 +11,7 @@ from fastapi import APIRouter, FastAPI
 
 from sidecar.actors import ActorClient, ActorFactory, install_actor_routes, register_actors
 from sidecar.connection import Sidecar, open_sidecar
+from sidecar.event_lag import DeliveryLag
 from sidecar.http_errors import install_error_handlers
 from sidecar.logs import configure_logging
 from sidecar.security import AppTokenGuard
@@ -57,6 +58,7 @@ def create_service_app(
     app = FastAPI(title=title, summary=summary, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.register_actors = register
+    app.state.delivery_lag = DeliveryLag()
     app.include_router(router)
     if actors is not None:
         install_actor_routes(app)

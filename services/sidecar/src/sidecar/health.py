@@ -11,11 +11,13 @@ from typing import Any, Literal
 
 import httpx
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sidecar.connection import instance_id
 from sidecar.deps import SidecarDep, StateStoreDep
 from sidecar.errors import SidecarError
+from sidecar.event_lag import DeliveryLag
 from sidecar.state import StateStore
 
 CheckStatus = Literal["ok", "failed", "degraded"]
@@ -100,6 +102,17 @@ async def check_state_store(store: StateStore, readiness: Readiness) -> None:
     readiness.record(name, "ok", f"round trip {1000 * (time.perf_counter() - started):.1f} ms")
 
 
+def check_event_lag(lag: DeliveryLag, threshold_seconds: float, readiness: Readiness) -> None:
+    """Commit-to-delivery lag of the events this app consumes: failed while it looks stalled
+    (sidecar.event_lag), with the figures either way."""
+    reasons = lag.stalled(threshold_seconds)
+    if reasons:
+        readiness.record("events", "failed", "event plane stalled: " + "; ".join(reasons))
+        return
+    figures = "; ".join(t.describe() for t in lag.summary()) or "no deliveries in the last minute"
+    readiness.record("events", "ok", figures)
+
+
 ExtraCheck = Callable[[Request, Readiness], Awaitable[None]]
 
 
@@ -123,8 +136,15 @@ def health_router(*extra_checks: ExtraCheck) -> APIRouter:
             sidecar.dapr, [settings.state_store, settings.pubsub_name], readiness
         )
         await check_state_store(store, readiness)
+        check_event_lag(request.app.state.delivery_lag, settings.event_lag_stall_seconds, readiness)
         for check in extra_checks:
             await check(request, readiness)
         return JSONResponse(readiness.as_dict(), status_code=200 if readiness.ready else 503)
+
+    @router.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics of the app (``event_delivery_lag_seconds`` and the like)."""
+        lag: DeliveryLag = request.app.state.delivery_lag
+        return Response(generate_latest(lag.registry), media_type=CONTENT_TYPE_LATEST)
 
     return router

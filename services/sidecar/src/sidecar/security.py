@@ -15,11 +15,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sidecar.connection import API_TOKEN_HEADER
 
-HEALTH_PATHS = frozenset({"/healthz", "/readyz"})
+HEALTH_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def every_path_but_health(path: str) -> bool:
-    """For apps reached only through Dapr (memory): every route but the probes is guarded."""
+    """For apps reached only through Dapr (memory): every route but the probes and the
+    metrics is guarded."""
     return path not in HEALTH_PATHS
 
 

@@ -56,6 +56,9 @@ class SidecarSettings(BaseSettings):
     dapr_health_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     # Upper bound for any single call to the sidecar (state, publish, readiness probes).
     dapr_call_timeout_seconds: float = Field(default=5.0, gt=0, le=120)
+    # Readiness fails while the events this app consumes arrive later than this after their
+    # commit (median of the last minute), or their lag keeps growing past it (sidecar.event_lag).
+    event_lag_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
 
     @field_validator("dapr_api_token", "app_api_token", mode="after")

@@ -27,8 +27,9 @@ from chat.core.auth import Authenticator, bearer
 from chat.core.exceptions import Forbidden, SessionBusy, SessionNotFound, Unauthenticated
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent
-from chat.services.notifications import NotificationHub, event_age_seconds, notification_from
+from chat.services.notifications import NotificationHub, committed_at, notification_from
 from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN
+from sidecar.event_lag import DeliveryLag
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -206,9 +207,12 @@ async def on_memory_event(request: Request, settings: SettingsDep) -> dict[str, 
         return DROP
     if not isinstance(event, dict) or "type" not in event:
         return DROP
-    age = event_age_seconds(event)
-    if age is not None and age > settings.notification_max_age_seconds:
-        return SUCCESS
+    committed = committed_at(event)
+    if committed is not None:
+        lag: DeliveryLag = request.app.state.delivery_lag
+        age = lag.observe("memory-events", committed)
+        if age > settings.notification_max_age_seconds:
+            return SUCCESS
     found = notification_from(event)
     if found is not None:
         user_id, notification = found

@@ -57,16 +57,17 @@ def notification_from(event: dict[str, Any]) -> tuple[str, dict[str, Any]] | Non
     return user_id, {"event": event_type, "memory": memory if "id" in data else None}
 
 
-def event_age_seconds(event: dict[str, Any], *, now: datetime | None = None) -> float | None:
-    """Seconds since the CloudEvent's ``time`` (set by daprd when the change was committed,
-    through the outbox), or None when it has no readable time."""
-    stamp = event.get("time")
-    if not isinstance(stamp, str):
-        return None
-    try:
-        when = datetime.fromisoformat(stamp)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return ((now or datetime.now(UTC)) - when).total_seconds()
+def committed_at(event: dict[str, Any]) -> datetime | None:
+    """When the change a memory-events CloudEvent announces was committed: the memory's
+    ``updated_at`` (``forgotten_at`` for user.forgotten), else daprd's ``time`` (whole
+    seconds); None when it has neither."""
+    data = event.get("data")
+    stamps = [data.get("updated_at"), data.get("forgotten_at")] if isinstance(data, dict) else []
+    for stamp in [*stamps, event.get("time")]:
+        if isinstance(stamp, str):
+            try:
+                when = datetime.fromisoformat(stamp)
+            except ValueError:
+                continue
+            return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+    return None

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from memory.api.deps import MemoryServiceDep
 from memory.models.events import TURN_COMPLETED, CloudEvent, ConversationTurn
 from sidecar.contracts import DROP, SUCCESS
+from sidecar.event_lag import DeliveryLag
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ async def on_conversation_turn(request: Request, service: MemoryServiceDep) -> d
     turn = parse_turn(await request.body())
     if turn is None:
         return DROP
+    lag: DeliveryLag = request.app.state.delivery_lag
+    lag.observe("conversation-turns", turn.completed_at)
     written = await service.remember_turn(turn)
     logger.info("turn %s of user %s: %d new memories", turn.turn_id, turn.user_id, len(written))
     return SUCCESS
