@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from memory.data.repository import MemoryRepository, UserLocks
+from memory.data.repository import MemoryRepository
 from memory.models.memory import MemoryKind, MemorySource, StoredMemory
 from memory.services.embedding import load_default_embedder
 from memory.services.search import embed_contents
@@ -85,7 +85,6 @@ async def seed(stack: Stack, user: str, count: int) -> float:
     ) as http:
         repository = MemoryRepository(
             StateStore(http, "memory-state"),
-            locks=UserLocks(),
             max_per_user=10 * count,
             tombstone_ttl_seconds=3600,
         )
