@@ -9,8 +9,10 @@ never reaches the store as an ETag conflict (docs/architecture.md, "How writes a
   (``/v1.0/actors/{type}/{id}/method/{method}``) over the process's one httpx client, with the
   API token and an explicit timeout. The SDK's ``ActorProxy`` opens an aiohttp session per call
   and reads its endpoint from process globals, so it is not used for calls.
-- Hosting: the SDK's ``ActorRuntime`` and ``dapr.ext.fastapi.DaprActor`` (the callback routes
-  daprd uses: ``PUT /actors/{type}/{id}/method/{m}``, ``GET /dapr/config``, ...). The runtime is
+- Hosting: the SDK's ``ActorRuntime`` (``register_actors``), behind the callback routes
+  daprd uses (``PUT /actors/{type}/{id}/method/{m}``, ``GET /dapr/config``, ...) that
+  ``dapr.ext.fastapi.DaprActor`` serves (added by sidecar.app: this module knows no web
+  framework, so the services' domain layers may use it). The runtime is
   given this module's client for its own outbound calls (it would otherwise build one that
   blocks on a synchronous health wait) and a plain JSON serializer: the SDK's default decoder
   turns any string that starts like a date into a ``datetime`` and any duration-like string
@@ -34,10 +36,7 @@ from dapr.actor import Actor, ActorRuntime, actormethod
 from dapr.actor.runtime.config import ActorRuntimeConfig
 from dapr.actor.runtime.context import ActorRuntimeContext
 from dapr.clients.base import DaprActorClientBase
-from dapr.ext.fastapi import DaprActor
 from dapr.serializers import Serializer
-from fastapi import FastAPI
-from fastapi.routing import APIRoute
 
 from sidecar.errors import (
     ActorCallFailed,
@@ -54,7 +53,6 @@ __all__ = [
     "JsonSerializer",
     "actor_method",
     "actor_reply",
-    "install_actor_routes",
     "register_actors",
 ]
 
@@ -219,27 +217,12 @@ class ActorClient(DaprActorClientBase):
         return response
 
 
-def install_actor_routes(app: FastAPI) -> None:
-    """Add the routes daprd calls on an actor host (dapr.ext.fastapi.DaprActor), except its own
-    ``GET /healthz``: the app's liveness probe already answers there."""
-    DaprActor(app)
-    app.router.routes[:] = [
-        route
-        for route in app.router.routes
-        if not (
-            isinstance(route, APIRoute)
-            and route.path == "/healthz"
-            and route.endpoint.__module__ == "dapr.ext.fastapi.actor"
-        )
-    ]
-
-
 async def register_actors(
     client: ActorClient,
     factories: Mapping[type[Actor], ActorFactory],
     *,
     idle_timeout: timedelta = timedelta(minutes=15),
-    drain_timeout: timedelta = timedelta(seconds=30),
+    drain_timeout: timedelta = timedelta(seconds=20),
 ) -> None:
     """Register actor types with the process's ActorRuntime (what ``GET /dapr/config`` then
     tells daprd), each built by its factory (so actors get the app's store and settings)."""

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from dapr.actor import Actor
+from dapr.ext.fastapi import DaprActor
 from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 
-from sidecar.actors import ActorClient, ActorFactory, install_actor_routes, register_actors
+from sidecar.actors import ActorClient, ActorFactory, register_actors
 from sidecar.connection import Sidecar, open_sidecar
 from sidecar.event_lag import DeliveryLag
 from sidecar.http_errors import install_error_handlers
@@ -68,3 +70,29 @@ def create_service_app(
             AppTokenGuard, token=settings.app_api_token.get_secret_value(), guarded=guarded
         )
     return app
+
+
+def install_actor_routes(app: FastAPI) -> None:
+    """Add the routes daprd calls on an actor host (dapr.ext.fastapi.DaprActor), except its own
+    ``GET /healthz``: the app's liveness probe already answers there."""
+
+    class _Capture:
+        """Takes the router DaprActor would include, so that it can be filtered first."""
+
+        router: APIRouter | None = None
+
+        def include_router(self, router: APIRouter) -> None:
+            self.router = router
+
+    capture = _Capture()
+    DaprActor(capture)  # type: ignore[arg-type]  # it only calls include_router
+    assert capture.router is not None
+    capture.router.routes[:] = [
+        route
+        for route in capture.router.routes
+        if not (isinstance(route, APIRoute) and route.path == "/healthz")
+    ]
+    for route in capture.router.routes:  # daprd's callbacks, not part of the app's API
+        if isinstance(route, APIRoute):
+            route.include_in_schema = False
+    app.include_router(capture.router)

@@ -133,7 +133,9 @@ def health_router(*extra_checks: ExtraCheck) -> APIRouter:
         await check_sidecar(sidecar.http, readiness)
         settings = sidecar.settings
         await check_components(
-            sidecar.dapr, [settings.state_store, settings.pubsub_name], readiness
+            sidecar.dapr,
+            [settings.state_store, settings.pubsub_name, *settings.required_components],
+            readiness,
         )
         await check_state_store(store, readiness)
         check_event_lag(request.app.state.delivery_lag, settings.event_lag_stall_seconds, readiness)

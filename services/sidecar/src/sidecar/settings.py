@@ -44,6 +44,9 @@ class SidecarSettings(BaseSettings):
     # The app's own state store and the shared broker (component names, see components/).
     state_store: str = Field(default="statestore", min_length=1)
     pubsub_name: str = Field(default="pubsub", min_length=1)
+    # Other components the app relies on, checked by /readyz: the outbox's own broker
+    # component and the actor state store (docs/architecture.md, "The event plane").
+    required_components: tuple[str, ...] = ("pubsub-outbox",)
     dapr_runtime_host: str = "127.0.0.1"
     dapr_http_port: int = Field(default=3500, ge=1, le=65535)
     dapr_grpc_port: int = Field(default=50001, ge=1, le=65535)

@@ -225,7 +225,8 @@ def attach_fake_sidecar(app: FastAPI, fake: FakeDaprSidecar) -> None:
     fake's actor calls to the app's actor routes, as daprd would (registering the app's actor
     types on the first call)."""
     settings = app.state.settings
-    dapr = FakeDaprClient(components=[*sorted(fake.stores), settings.pubsub_name])
+    loaded = [*sorted(fake.stores), settings.pubsub_name, *settings.required_components]
+    dapr = FakeDaprClient(components=loaded)
     sidecar = Sidecar(settings=settings, http=fake.client(), dapr=dapr)
     app.state.sidecar = sidecar
     registered: list[bool] = []

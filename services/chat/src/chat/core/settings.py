@@ -16,6 +16,7 @@ MIN_HS_KEY_CHARS = 32
 class ChatSettings(SidecarSettings):
     app_id: str = "chat"
     state_store: str = "chat-state"
+    required_components: tuple[str, ...] = ("pubsub-outbox", "pubsub-broadcast", "chat-actors")
     conversation_turns_topic: str = Field(default="conversation-turns", min_length=1)
     memory_app_id: str = Field(default="memory", min_length=1)
     # Budget for one call to the memory service through Dapr; past it the reply is degraded.

@@ -10,6 +10,7 @@ from sidecar.settings import SidecarSettings, refuse_placeholder
 class MemorySettings(SidecarSettings):
     app_id: str = "memory"
     state_store: str = "memory-state"
+    required_components: tuple[str, ...] = ("pubsub-outbox", "memory-actors")
     memory_events_topic: str = Field(default="memory-events", min_length=1)
     conversation_turns_topic: str = Field(default="conversation-turns", min_length=1)
     max_memories_per_user: int = Field(default=10_000, ge=1, le=1_000_000)
