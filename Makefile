@@ -103,6 +103,7 @@ bench: sync dapr ## benchmarks (medians and ratios against a baseline measured i
 	PYTHONPATH=. $(UV) run --no-sync python bench/memory_bench.py
 	PYTHONPATH=. $(UV) run --no-sync python bench/chat_bench.py
 	PYTHONPATH=. $(UV) run --no-sync python bench/security_bench.py
+	PYTHONPATH=. $(UV) run --no-sync python bench/concurrency_bench.py
 
 .PHONY: clean
 clean: ## remove local data, logs, tokens and caches (not the Dapr install)

@@ -30,6 +30,8 @@ class Readiness:
     checks: dict[str, CheckStatus] = field(default_factory=dict)
     details: dict[str, str] = field(default_factory=dict)
     required: set[str] = field(default_factory=set)
+    #: Figures behind the checks, machine-readable (e.g. the event lag per topic).
+    figures: dict[str, object] = field(default_factory=dict)
 
     def record(
         self, name: str, status: CheckStatus, detail: str | None = None, *, required: bool = True
@@ -45,11 +47,14 @@ class Readiness:
         return all(self.checks[name] == "ok" for name in self.required)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        body: dict[str, object] = {
             "status": "ready" if self.ready else "not ready",
             "checks": dict(self.checks),
             "details": dict(self.details),
         }
+        if self.figures:
+            body["figures"] = dict(self.figures)
+        return body
 
 
 async def check_sidecar(http: httpx.AsyncClient, readiness: Readiness) -> None:
@@ -105,6 +110,9 @@ async def check_state_store(store: StateStore, readiness: Readiness) -> None:
 def check_event_lag(lag: DeliveryLag, threshold_seconds: float, readiness: Readiness) -> None:
     """Commit-to-delivery lag of the events this app consumes: failed while it looks stalled
     (sidecar.event_lag), with the figures either way."""
+    readiness.figures["event_lag_seconds"] = {
+        t.topic: {"count": t.count, "p50": t.p50, "p99": t.p99, "max": t.max} for t in lag.summary()
+    }
     reasons = lag.stalled(threshold_seconds)
     if reasons:
         readiness.record("events", "failed", "event plane stalled: " + "; ".join(reasons))
