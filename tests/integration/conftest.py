@@ -7,6 +7,11 @@ import pytest
 
 from tests.integration.stack import Stack, running_stack
 
+# The offline model paced like a hosted one (a reply of ~50 words takes ~0.75 s), so that a turn
+# is still running when the next message, a delete or a hang-up arrives; leases renewed often,
+# so that a turn on one replica learns quickly that another replica interrupted it.
+PACED = {"OFFLINE_TOKEN_DELAY_SECONDS": "0.015", "TURN_LEASE_RENEW_SECONDS": "0.25"}
+
 
 @pytest.fixture(scope="session", params=["embedded", "redis"])
 def stack(
@@ -16,5 +21,5 @@ def stack(
     two replicas of each app, as a deployment runs them (``stack.ports.chat``/``.memory`` are
     replica 0, ``stack.replicas(app_id)`` lists them all)."""
     workdir: Path = tmp_path_factory.mktemp(f"stack-{request.param}")
-    with running_stack(request.param, workdir, replicas=2) as stack:
+    with running_stack(request.param, workdir, replicas=2, env=PACED) as stack:
         yield stack

@@ -376,6 +376,7 @@ class ChatService:
                     {"code": "model_failed", "message": f"the model failed: {type(exc).__name__}"},
                 )
                 return
+            heartbeat.cancel()  # the save releases the lease: no renewal may race it
             try:
                 done = await _finish_regardless(
                     self._save(run, reply, context, interrupted=interrupted)

@@ -66,6 +66,15 @@ def _last_user_text(items: Sequence[Any]) -> str:
     return ""
 
 
+MEMORY_CHARS_IN_REPLY = 100
+
+
+def _shortened(text: str, limit: int) -> str:
+    """``text`` on one line, cut to ``limit`` characters (an ellipsis marks the cut)."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def _memories_from(instructions: str | None) -> list[str]:
     """The memory lines the agent's instructions carry (one ``- `` line each)."""
     if not instructions or MEMORY_SECTION not in instructions:
@@ -127,11 +136,13 @@ class OfflineModel(Model):
 
     @staticmethod
     def _answer(text: str, memories: list[str]) -> str:
-        said = " ".join(text.split())
-        said = said if len(said) <= 200 else said[:199] + "…"
+        said = _shortened(text, 200)
         reply = f'{PREFIX}You said: "{said}".'
         if memories:
-            reply += " From what I remember about you: " + "; ".join(memories[:5]) + "."
+            # Each memory shortened: a reply quoting memories that quote earlier replies would
+            # otherwise grow with every turn of a conversation.
+            recalled = "; ".join(_shortened(m, MEMORY_CHARS_IN_REPLY) for m in memories[:5])
+            reply += " From what I remember about you: " + recalled + "."
         else:
             reply += " I don't remember anything about you yet."
         return reply + " Configure OPENAI_API_KEY for a real model."
