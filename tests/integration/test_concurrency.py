@@ -47,6 +47,16 @@ async def fetch(address: str) -> httpx.Response:
         return await client.get(address)
 
 
+async def long_turn(
+    client: httpx.AsyncClient, base: str, user: str, session_id: str
+) -> asyncio.Task[httpx.Response]:
+    """Start a turn with a long reply (~0.75 s with the paced offline model) and return once it
+    holds its session."""
+    running = asyncio.create_task(turn(client, base, user, "long " * 40, session_id=session_id))
+    await asyncio.sleep(0.3)
+    return running
+
+
 def history(stack: Stack, user: str, session_id: str) -> list[dict[str, Any]]:
     response = httpx.get(
         f"{url(stack, stack.ports.chat)}/users/{user}/sessions/{session_id}/history", timeout=10
@@ -111,10 +121,7 @@ async def test_reject_refuses_the_extras_and_writes_nothing_of_them(stack: Stack
     session_id = new_session(stack, user)
     replicas = chat_replicas(stack)
     async with httpx.AsyncClient() as client:
-        running = asyncio.create_task(
-            turn(client, url(stack, replicas[0]), user, "long " * 40, session_id=session_id)
-        )
-        await asyncio.sleep(0.3)  # that turn holds the session now
+        running = await long_turn(client, url(stack, replicas[0]), user, session_id)
         refused = await asyncio.gather(
             *(
                 turn(
@@ -141,10 +148,7 @@ async def test_interrupt_cuts_the_running_turn_on_the_other_replica(stack: Stack
     session_id = new_session(stack, user)
     replicas = chat_replicas(stack)
     async with httpx.AsyncClient() as client:
-        running = asyncio.create_task(
-            turn(client, url(stack, replicas[0]), user, "long " * 40, session_id=session_id)
-        )
-        await asyncio.sleep(0.3)
+        running = await long_turn(client, url(stack, replicas[0]), user, session_id)
         newer = await turn(
             client,
             url(stack, replicas[1]),

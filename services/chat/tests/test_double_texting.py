@@ -137,8 +137,7 @@ async def test_reject_answers_409_and_writes_nothing_of_the_refused_message(
     client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
 ) -> None:
     session_id = await new_session(client)
-    first = asyncio.create_task(chat(client, session_id=session_id, message="a long one"))
-    await wait_for_running_turn(client, session_id, fake_sidecar)
+    first = await long_turn(client, session_id, fake_sidecar)
     refused = await chat(
         client, session_id=session_id, message="refuse me", multitask_strategy="reject"
     )
@@ -153,8 +152,7 @@ async def test_interrupt_saves_the_running_turn_as_interrupted_and_runs_next(
     client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
 ) -> None:
     session_id = await new_session(client)
-    first = asyncio.create_task(chat(client, session_id=session_id, message="a long one"))
-    await wait_for_running_turn(client, session_id, fake_sidecar)
+    first = await long_turn(client, session_id, fake_sidecar)
     second = await chat(
         client, session_id=session_id, message="stop, this instead", multitask_strategy="interrupt"
     )
@@ -268,17 +266,18 @@ async def test_shutdown_saves_the_running_turns(
     assert saved.messages[-1].interrupted is True
 
 
-async def wait_for_running_turn(
+async def long_turn(
     client: httpx.AsyncClient, session_id: str, fake: FakeDaprSidecar
-) -> None:
-    """Until a turn of the session holds its lease (its actor granted it)."""
+) -> asyncio.Task[httpx.Response]:
+    """Start a turn and return once it holds its session's lease (its actor granted it)."""
+    first = asyncio.create_task(chat(client, session_id=session_id, message="a long one"))
     for _ in range(200):
         if any(
             r.url.path.endswith("/method/acquire") and session_id in r.url.path
             for r in fake.requests
         ):
             await asyncio.sleep(0.05)
-            return
+            return first
         await asyncio.sleep(0.01)
     raise AssertionError("no turn started")
 

@@ -227,7 +227,9 @@ async def test_per_user_cap_refuses_more_and_writes_nothing(fake_sidecar: FakeDa
         assert len(fake_sidecar.published) == events
 
 
-async def test_fifty_concurrent_creates_leave_exactly_fifty(client: httpx.AsyncClient) -> None:
+async def test_fifty_concurrent_creates_leave_exactly_fifty(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
     results = await asyncio.gather(
         *(
             client.post("/memories/alice", json={"kind": "episodic", "content": f"e{i}"})
@@ -238,6 +240,29 @@ async def test_fifty_concurrent_creates_leave_exactly_fifty(client: httpx.AsyncC
     listed = (await client.get("/memories/alice", params={"limit": 200})).json()
     assert listed["total"] == 50
     assert sorted(m["content"] for m in listed["items"]) == sorted(f"e{i}" for i in range(50))
+    # Creates that arrive together travel together: a few actor turns and transactions, not 50.
+    adds = [r for r in fake_sidecar.requests if r.url.path.endswith("/method/add")]
+    assert len(adds) < 10
+    memory_events = [e for e in fake_sidecar.published if e["type"] == "memory.created"]
+    assert len(memory_events) == 50  # still one event per memory
+
+
+async def test_a_batch_over_the_limit_stores_what_fits_and_refuses_the_rest(
+    client: httpx.AsyncClient,
+) -> None:
+    # The limit is 60 (conftest): 58 stored first, then 5 at once: 2 fit, 3 are refused.
+    for i in range(58):
+        created = await client.post("/memories/bob", json={"kind": "semantic", "content": f"f{i}"})
+        assert created.status_code == 201
+    burst = await asyncio.gather(
+        *(
+            client.post("/memories/bob", json={"kind": "semantic", "content": f"g{i}"})
+            for i in range(5)
+        )
+    )
+    assert sorted(r.status_code for r in burst) == [201, 201, 409, 409, 409]
+    assert {r.json()["error"] for r in burst if r.status_code == 409} == {"memory_limit_reached"}
+    assert (await client.get("/memories/bob")).json()["total"] == 60
 
 
 async def test_a_writer_on_another_replica_is_not_overwritten(

@@ -6,13 +6,19 @@ from any replica, reach the store one after another and never collide on the ind
 they never leave an orphaned outbox message behind (docs/architecture.md). Reads do not go
 through the actor.
 
-``MemoryWriter`` is the caller's side: the same four writes, as actor calls.
+``MemoryWriter`` is the caller's side: the same four writes, as actor calls. Creates that
+arrive together in one process for one user travel together (``CreateBatches``): while one
+``add`` for the user is in flight, the next ones wait and then go as one call and one
+transaction, so a burst of creates costs a few actor turns, not one each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +29,8 @@ from memory.core.exceptions import MemoryLimitReached
 from memory.data.repository import MemoryRepository
 from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.actors import ACTOR_ERRORS, ActorClient, actor_method, actor_reply
+
+logger = logging.getLogger(__name__)
 
 ACTOR_TYPE = "MemoryUser"  # the class name below: Dapr names actor types after the class
 _DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
@@ -111,11 +119,88 @@ def memory_actor_factory(
     return build
 
 
+SendBatch = Callable[[str, list[StoredMemory]], Awaitable[set[str]]]
+
+
+@dataclass
+class _Waiting:
+    memories: list[StoredMemory]
+    done: asyncio.Future[set[str]]
+
+
+@dataclass
+class CreateBatches:
+    """Group commit of one process's concurrent creates, per user (an optimisation: the
+    user's actor is what serializes them). The first create for a user starts a drain task
+    that sends everything waiting for that user, one batch per actor call, until nothing
+    waits; a batch refused for the memory limit is retried item by item, so what fits is
+    stored. Each caller gets back the ids of its memories that were written."""
+
+    max_batch: int = 100
+    _waiting: dict[str, list[_Waiting]] = field(default_factory=dict)
+    _draining: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+
+    async def add(self, user_id: str, memories: list[StoredMemory], send: SendBatch) -> set[str]:
+        done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(user_id, []).append(_Waiting(memories, done))
+        if user_id not in self._draining:
+            self._draining[user_id] = asyncio.create_task(self._drain(user_id, send))
+        return await asyncio.shield(done)
+
+    async def _drain(self, user_id: str, send: SendBatch) -> None:
+        try:
+            while waiting := self._waiting.pop(user_id, []):
+                batch: list[_Waiting] = []
+                rest: list[_Waiting] = []
+                size = 0
+                for item in waiting:
+                    if batch and size + len(item.memories) > self.max_batch:
+                        rest.append(item)
+                    else:
+                        batch.append(item)
+                        size += len(item.memories)
+                if rest:
+                    self._waiting[user_id] = [*rest, *self._waiting.get(user_id, [])]
+                await self._send(user_id, batch, send)
+        finally:
+            del self._draining[user_id]
+
+    async def _send(self, user_id: str, batch: list[_Waiting], send: SendBatch) -> None:
+        try:
+            written = await send(user_id, [m for item in batch for m in item.memories])
+        except MemoryLimitReached as exc:
+            if len(batch) > 1:  # some may still fit: one by one
+                for item in batch:
+                    await self._send(user_id, [item], send)
+                return
+            _fail(batch, exc)
+            return
+        except Exception as exc:
+            _fail(batch, exc)
+            return
+        for item in batch:
+            if not item.done.done():
+                item.done.set_result({str(m.id) for m in item.memories} & written)
+
+
+def _fail(batch: list[_Waiting], exc: Exception) -> None:
+    for item in batch:
+        if not item.done.done():
+            item.done.set_exception(exc)
+
+
 class MemoryWriter:
     """The writes of ``MemoryRepository``, made by the user's actor (from any replica)."""
 
-    def __init__(self, actors: ActorClient, *, max_per_user: int) -> None:
+    def __init__(
+        self,
+        actors: ActorClient,
+        *,
+        max_per_user: int,
+        batches: CreateBatches | None = None,
+    ) -> None:
         self._actors = actors
+        self._batches = batches
         self._errors: Mapping[str, Callable[[str], Exception]] = {
             **ACTOR_ERRORS,
             "memory_limit_reached": lambda _: MemoryLimitReached(max_per_user),
@@ -134,6 +219,18 @@ class MemoryWriter:
         """Store new memories in one transaction; return those written (see
         ``MemoryRepository.add``). Raises MemoryLimitReached, ConcurrencyConflict,
         StateStoreUnavailable, ActorCallFailed."""
+        if not_after_forget_of is None and self._batches is not None:
+            ids = await self._batches.add(user_id, list(memories), self._send_add)
+        else:
+            ids = await self._send_add(user_id, list(memories), not_after_forget_of)
+        return [m for m in memories if str(m.id) in ids]
+
+    async def _send_add(
+        self,
+        user_id: str,
+        memories: list[StoredMemory],
+        not_after_forget_of: datetime | None = None,
+    ) -> set[str]:
         written = await self._call(
             user_id,
             "add",
@@ -144,8 +241,7 @@ class MemoryWriter:
                 ),
             },
         )
-        ids = set(written)
-        return [m for m in memories if str(m.id) in ids]
+        return set(written)
 
     async def update(self, user_id: str, memory_id: str, patch: MemoryPatch) -> StoredMemory | None:
         """The memory after ``patch``, or None if there is no live memory with that id."""

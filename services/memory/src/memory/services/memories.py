@@ -18,7 +18,7 @@ import httpx
 
 from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor
 from memory.core.settings import MemorySettings
-from memory.data.actors import MemoryWriter
+from memory.data.actors import CreateBatches, MemoryWriter
 from memory.data.repository import IndexEntry, MemoryRepository
 from memory.models.events import ConversationTurn
 from memory.models.memory import (
@@ -66,6 +66,7 @@ class MemoryRuntime:
     """What the memory service keeps per process: none of it is state of record."""
 
     embedder: TextEmbedder | None
+    batches: CreateBatches
     corpora: CorpusCache
     extractor: FactExtractor
 
@@ -88,6 +89,7 @@ class MemoryRuntime:
             extractor = LLMFactExtractor(http, model=settings.extraction_model)
         return cls(
             embedder=shared_embedder() if embedder == "default" else embedder,
+            batches=CreateBatches(),
             corpora=CorpusCache(settings.search_cache_users),
             extractor=extractor,
         )
@@ -137,7 +139,9 @@ class MemoryService:
         self._settings = settings
         self._runtime = runtime
         self._repository = memory_repository(store, settings)
-        self._writer = MemoryWriter(actors, max_per_user=settings.max_memories_per_user)
+        self._writer = MemoryWriter(
+            actors, max_per_user=settings.max_memories_per_user, batches=runtime.batches
+        )
 
     # -- single memories ---------------------------------------------------------------------
     async def create(
