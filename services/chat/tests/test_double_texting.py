@@ -75,8 +75,27 @@ def test_an_expired_holder_and_silent_waiters_are_dropped() -> None:
     clock.now += 6  # "gone" stopped polling; "a" still holds
     assert lease.acquire("b", "enqueue", 10) == ("queued", 1)
     clock.now += 5  # a's replica died: its lease ran out
-    assert lease.renew("a", 10) == "lost"
     assert lease.acquire("b", "enqueue", 10) == ("granted", 0)
+    assert lease.renew("a", 10) == "lost"  # b holds it now
+
+
+def test_a_running_turn_takes_a_forgotten_lease_back_but_an_ended_one_never() -> None:
+    lease = TurnLease(clock=Clock())  # as after Dapr moved the actor: nobody holds it
+    assert lease.renew("running", 10) == "held"
+    assert lease.acquire("next", "enqueue", 10) == ("queued", 1)
+    lease.release("running")
+    # A renewal sent before the save and delivered after it must not take the lease again.
+    assert lease.renew("running", 10) == "lost"
+    assert lease.acquire("running", "enqueue", 10) == ("busy", 0)
+    assert lease.acquire("next", "enqueue", 10) == ("granted", 0)
+
+
+def test_an_interrupt_whose_message_gave_up_is_withdrawn() -> None:
+    lease = TurnLease(clock=Clock())
+    lease.acquire("a", "enqueue", 10)
+    lease.acquire("i", "interrupt", 10)
+    lease.release("i")  # its client went away while waiting
+    assert lease.renew("a", 10) == "held"
 
 
 def test_a_deleted_session_tells_its_running_turn() -> None:

@@ -247,6 +247,22 @@ async def test_fifty_concurrent_creates_leave_exactly_fifty(
     assert len(memory_events) == 50  # still one event per memory
 
 
+async def test_one_idempotency_key_sent_at_once_stores_one_memory(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    body = {"kind": "semantic", "content": "Likes oolong"}
+    answers = await asyncio.gather(
+        *(
+            client.post("/memories/dora", json=body, headers={"Idempotency-Key": "k1"})
+            for _ in range(4)
+        )
+    )
+    assert sorted(r.status_code for r in answers) == [200, 200, 200, 201]
+    assert len({r.json()["id"] for r in answers}) == 1
+    assert (await client.get("/memories/dora")).json()["total"] == 1
+    assert len([e for e in fake_sidecar.published if e["type"] == "memory.created"]) == 1
+
+
 async def test_a_batch_over_the_limit_stores_what_fits_and_refuses_the_rest(
     client: httpx.AsyncClient,
 ) -> None:

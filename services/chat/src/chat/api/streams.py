@@ -26,9 +26,10 @@ from chat.api.deps import CallerDep, ChatServiceDep, SettingsDep, get_settings
 from chat.core.auth import Authenticator, bearer
 from chat.core.exceptions import Forbidden, SessionBusy, SessionNotFound, Unauthenticated
 from chat.models.chat import ChatRequest
-from chat.services.chat import TurnEvent
+from chat.services.chat import TurnEvent, TurnRun
 from chat.services.notifications import NotificationHub, committed_at, notification_from
 from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN
+from sidecar.errors import SidecarError
 from sidecar.event_lag import DeliveryLag
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,8 @@ async def chat_socket(
         async with send_lock:
             await websocket.send_json(message)
 
+    running: list[TurnRun] = []  # the socket's turn once it has started (at most one)
+
     async def run_turn(request: ChatRequest) -> None:
         try:
             run = await service.start_turn(request)
@@ -148,6 +151,13 @@ async def chat_socket(
         except SessionBusy as exc:
             await send({"type": "error", "code": "session_busy", "message": str(exc)})
             return
+        except SidecarError as exc:
+            logger.warning("websocket turn for %s not started: %r", user_id, exc)
+            await send({"type": "error", "code": "unavailable", "message": "retry shortly"})
+            return
+        running[:] = [run]
+        # A `cancel` stops the turn, which is saved and still ends with its events here
+        # (workflow_completed, marked interrupted).
         async for event in run.events():
             if event.type == "done":
                 await send({"type": "text_message", "content": event.data["reply"]})
@@ -166,7 +176,10 @@ async def chat_socket(
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "cancel":
                     if turn is not None and not turn.done():
-                        turn.cancel()
+                        if running:
+                            running[0].cancel("cancelled")
+                        else:  # still waiting for the session's turn: stop waiting
+                            turn.cancel()
                     continue
                 if kind not in ("user_message", "text_input"):
                     await send({"type": "error", "message": "expected user_message or cancel"})
@@ -184,6 +197,7 @@ async def chat_socket(
                 except ValidationError as exc:
                     await send({"type": "error", "message": exc.errors()[0]["msg"]})
                     continue
+                running.clear()
                 turn = asyncio.create_task(run_turn(request))
         except (WebSocketDisconnect, json.JSONDecodeError) as exc:
             logger.debug("websocket for %s closed: %r", user_id, exc)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -71,11 +72,16 @@ class TurnLease:
     before ``enqueue`` ones and flag the running turn, which learns it on its next ``renew``.
     """
 
-    waiter_ttl: float = 5.0
+    # A waiter polls at least every 0.5 s, but one poll may wait up to an actor call's timeout
+    # (10 s) in daprd's queue behind a slow commit: only silence longer than that drops it.
+    waiter_ttl: float = 15.0
     clock: Callable[[], float] = time.monotonic
     holder: _Holder | None = None
     waiters: list[_Waiter] = field(default_factory=list)
     deleted: bool = False
+    #: Turns that ended here lately: a renewal of one of them (sent before its save, delivered
+    #: after) must not take the lease again.
+    ended: deque[str] = field(default_factory=lambda: deque(maxlen=256))
 
     def acquire(
         self, turn_id: str, strategy: MultitaskStrategy, lease_seconds: float
@@ -83,6 +89,8 @@ class TurnLease:
         """Try to take the lease for ``turn_id``: granted, queued (with the position, 1 =
         next), or busy (``reject`` while another turn runs or waits)."""
         now = self._tidy()
+        if turn_id in self.ended:  # a late poll of a turn that gave up or ended: never again
+            return "busy", 0
         if self.holder is not None and self.holder.turn_id == turn_id:
             self.holder.expires_at = now + lease_seconds
             return "granted", 0
@@ -112,11 +120,17 @@ class TurnLease:
         """Extend the holder's lease; say if it should stop (interrupted, session deleted), or
         that it is no longer the holder (its lease ran out)."""
         now = self._tidy()
-        if self.holder is None or self.holder.turn_id != turn_id:
-            return "deleted" if self.deleted else "lost"
-        self.holder.expires_at = now + lease_seconds
         if self.deleted:
             return "deleted"
+        if self.holder is None and turn_id not in self.ended:
+            # Its lease ran out, or the actor moved and forgot it: nobody else took it, so the
+            # running turn takes it back (it is the turn that runs).
+            self.holder = _Holder(turn_id, now + lease_seconds)
+        if self.holder is None:
+            return "lost"
+        if self.holder.turn_id != turn_id:
+            return "lost"
+        self.holder.expires_at = now + lease_seconds
         return "interrupted" if self.holder.interrupt else "held"
 
     def release(self, turn_id: str) -> None:
@@ -124,6 +138,8 @@ class TurnLease:
         if self.holder is not None and self.holder.turn_id == turn_id:
             self.holder = None
         self.waiters = [w for w in self.waiters if w.turn_id != turn_id]
+        self.ended.append(turn_id)
+        self._settle_interrupt()
 
     def mark_deleted(self) -> None:
         self.deleted = True
@@ -135,7 +151,18 @@ class TurnLease:
         if self.holder is not None and self.holder.expires_at <= now:
             self.holder = None
         self.waiters = [w for w in self.waiters if now - w.seen_at <= self.waiter_ttl]
+        self._settle_interrupt()
         return now
+
+    def _settle_interrupt(self) -> None:
+        """An interrupt nobody waits for any more (its message gave up) is withdrawn."""
+        if (
+            self.holder is not None
+            and self.holder.interrupt
+            and not self.deleted
+            and not any(w.interrupting for w in self.waiters)
+        ):
+            self.holder.interrupt = False
 
 
 # -- the actors ------------------------------------------------------------------------------
@@ -213,10 +240,13 @@ class ChatSession(Actor, ChatSessionInterface):
         """Delete the session's document; a running turn learns it on its next renewal, and
         its save is refused. → whether there was a document."""
         del request
-        self._lease.mark_deleted()
-        return await actor_reply(
-            self._repository.delete_document(self._user_id, self._session_id), _DOMAIN_ERRORS
-        )
+
+        async def work() -> bool:
+            existed = await self._repository.delete_document(self._user_id, self._session_id)
+            self._lease.mark_deleted()  # only once the document is gone (a failed delete: 503)
+            return existed
+
+        return await actor_reply(work(), _DOMAIN_ERRORS)
 
 
 class ChatUserInterface(ActorInterface):

@@ -115,7 +115,8 @@ class SessionRepository:
         """Append a turn's messages; with the outbox, its event commits with them.
 
         Raises SessionDeleted when the session's document is gone: a turn that finishes after
-        its session was deleted never brings it back."""
+        its session was deleted never brings it back. A turn saved already is not saved again
+        (a commit retried after its answer was lost)."""
 
         async def attempt() -> SessionDocument:
             key = session_key(user_id, session_id)
@@ -123,6 +124,8 @@ class SessionRepository:
             if entry.value is None:
                 raise SessionDeleted(session_id)
             current = SessionDocument.model_validate(entry.value)
+            if any(m.turn_id == turn.turn_id for m in current.messages):
+                return current  # saved already (a retried commit): once is enough
             updated = current.model_copy(update={"messages": [*current.messages, *messages]})
             ops = [
                 StateOp(

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -50,7 +50,12 @@ from chat.models.sessions import (
 )
 from chat.services.agent import TurnContext, build_agent
 from sidecar.actors import ActorClient
-from sidecar.errors import InvocationFailed, SidecarError
+from sidecar.errors import (
+    ConcurrencyConflict,
+    InvocationFailed,
+    SidecarError,
+    StateStoreUnavailable,
+)
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -113,10 +118,13 @@ class TurnRun:
         self._queue.put_nowait(None)
 
     def cancel(self, reason: str) -> None:
-        """Stop the turn (once; the first reason wins). It saves what it has, then ends."""
+        """Stop the turn (once; the first reason wins). It saves what it has, then ends.
+
+        The cancellation is scheduled rather than immediate: a task cancelled before its first
+        step would never run its coroutine, and so never save or close its stream."""
         if self.task is not None and not self.task.done() and self.cancel_reason is None:
             self.cancel_reason = reason
-            self.task.cancel()
+            self.task.get_loop().call_soon(self.task.cancel)
 
     async def events(self) -> AsyncIterator[TurnEvent]:
         """The turn's events until it ends. A consumer that stops early (the client went away)
@@ -147,16 +155,17 @@ class TurnRegistry:
         self._runs: set[TurnRun] = set()
         self._released: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
 
-    def start(self, run: TurnRun, work: Awaitable[None]) -> None:
-        async def supervised() -> None:
-            try:
-                await work
-            finally:
-                self._runs.discard(run)
-                self.wake(run.session_key)
+    def start(self, run: TurnRun, work: Coroutine[Any, Any, None]) -> None:
+        def ended(task: asyncio.Task[None]) -> None:
+            self._runs.discard(run)
+            self.wake(run.session_key)
+            run.close()  # the stream ends whatever happened (a second close is harmless)
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("turn %s failed", run.turn.turn_id, exc_info=task.exception())
 
         self._runs.add(run)
-        run.task = asyncio.create_task(supervised(), name=f"turn-{run.turn.turn_id}")
+        run.task = asyncio.create_task(work, name=f"turn-{run.turn.turn_id}")
+        run.task.add_done_callback(ended)
 
     def interrupt(self, session_key: str) -> None:
         for run in list(self._runs):
@@ -256,9 +265,14 @@ class ChatService:
         done: dict[str, Any] | None = None
         async for event in run.events():
             if event.type == "error":
-                if event.data.get("code") == "session_deleted":
+                code, message = event.data.get("code"), str(event.data.get("message"))
+                if code == "session_deleted":
                     raise SessionDeleted(run.turn.session_id)
-                raise ModelFailed(str(event.data.get("message")))
+                if code == "conflict":
+                    raise ConcurrencyConflict(message)
+                if code == "unavailable":
+                    raise StateStoreUnavailable(message)
+                raise ModelFailed(message)
             if event.type == "done":
                 done = event.data
         if done is None:  # pragma: no cover - every run ends with done or error
@@ -344,8 +358,8 @@ class ChatService:
     async def _release(self, user_id: str, session_id: str, turn_id: str) -> None:
         try:
             await self._actors.release(user_id, session_id, turn_id)
-        except SidecarError as exc:  # the lease expires by itself
-            logger.warning("could not release the lease of turn %s: %s", turn_id, exc)
+        except Exception as exc:  # the lease expires by itself
+            logger.warning("could not release the lease of turn %s: %r", turn_id, exc)
 
     async def _run(self, run: TurnRun) -> None:
         """The turn's task: produce the reply, then save it; cancelled, save what there is."""
@@ -384,13 +398,11 @@ class ChatService:
             except SessionDeleted as exc:
                 run.emit("error", {"code": "session_deleted", "message": str(exc)})
                 return
-            except SidecarError as exc:
-                logger.error("turn %s could not be saved: %s", turn.turn_id, exc)
+            except Exception as exc:  # the store or the actor failed: 409 / 503 for the client
+                logger.error("turn %s could not be saved: %r", turn.turn_id, exc)
                 await _finish_regardless(self._release(turn.user_id, turn.session_id, turn.turn_id))
-                run.emit(
-                    "error",
-                    {"code": "unavailable", "message": "the turn could not be saved; retry"},
-                )
+                code = "conflict" if isinstance(exc, ConcurrencyConflict) else "unavailable"
+                run.emit("error", {"code": code, "message": "the turn could not be saved; retry"})
                 return
             run.emit("done", done.model_dump(mode="json"))
         finally:
@@ -442,8 +454,8 @@ class ChatService:
                     turn.turn_id,
                     lease_seconds=self._settings.turn_lease_seconds,
                 )
-            except SidecarError as exc:
-                logger.warning("renewing the lease of turn %s failed: %s", turn.turn_id, exc)
+            except Exception as exc:  # the lease expires by itself if this keeps failing
+                logger.warning("renewing the lease of turn %s failed: %r", turn.turn_id, exc)
                 continue
             if status in ("interrupted", "deleted"):
                 run.cancel("session_deleted" if status == "deleted" else "interrupted")

@@ -164,10 +164,14 @@ class CreateBatches:
                 await self._send(user_id, batch, send)
         finally:
             del self._draining[user_id]
+            # Cancelled (shutdown): nobody is left waiting for an answer that never comes.
+            _fail(self._waiting.pop(user_id, []), RuntimeError("the write was not sent"))
 
     async def _send(self, user_id: str, batch: list[_Waiting], send: SendBatch) -> None:
+        # One copy of each memory: two creates with one Idempotency-Key carry the same id.
+        unique = list({str(m.id): m for item in batch for m in item.memories}.values())
         try:
-            written = await send(user_id, [m for item in batch for m in item.memories])
+            written = await send(user_id, unique)
         except MemoryLimitReached as exc:
             if len(batch) > 1:  # some may still fit: one by one
                 for item in batch:
@@ -175,12 +179,17 @@ class CreateBatches:
                 return
             _fail(batch, exc)
             return
-        except Exception as exc:
-            _fail(batch, exc)
-            return
+        except BaseException as exc:
+            _fail(batch, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+            raise
+        # A written id is the first claimant's; a later one with the same id finds it stored
+        # (and answers as a replay, as it would have without the batch).
+        unclaimed = set(written)
         for item in batch:
+            mine = {str(m.id) for m in item.memories} & unclaimed
+            unclaimed -= mine
             if not item.done.done():
-                item.done.set_result({str(m.id) for m in item.memories} & written)
+                item.done.set_result(mine)
 
 
 def _fail(batch: list[_Waiting], exc: Exception) -> None:
