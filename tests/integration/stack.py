@@ -318,6 +318,9 @@ def start_sidecar_and_app(
         "--enable-app-health-check",
         "--app-health-check-path", "/healthz",
         "--app-health-probe-interval", "1",
+        # As dapr.yaml: a probe may take 1 s on a loaded 2-core machine before it counts as a
+        # failure (daprd's default 500 ms marked busy apps unhealthy, and moved their actors).
+        "--app-health-probe-timeout", "1000",
         "--log-level", os.environ.get("DAPRD_LOG_LEVEL", "info"),
     ]  # fmt: skip
     for path in resources:

@@ -8,11 +8,12 @@ import binascii
 import json
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
-from typing import Literal
+from functools import lru_cache, partial
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -50,9 +51,11 @@ from memory.services.search import (
     stale_ids,
 )
 from sidecar.actors import ActorClient
+from sidecar.concurrency import GroupedCalls
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +70,12 @@ class MemoryRuntime:
 
     embedder: TextEmbedder | None
     batches: CreateBatches
+    # A small pool for the CPU-bound numpy work (embedding, ranking, corpus builds): asyncio's
+    # default pool (cores + 4 threads) let a burst of creates hold the GIL long enough for the
+    # sidecar's health probe to time out, and Dapr then moved the app's actors away.
+    cpu: ThreadPoolExecutor
+    # Texts to embed that arrive together are embedded together (one forward pass).
+    embeddings: GroupedCalls[str, StoredEmbedding | None]
     corpora: CorpusCache
     extractor: FactExtractor
 
@@ -87,9 +96,18 @@ class MemoryRuntime:
                 timeout=httpx.Timeout(20.0),
             )
             extractor = LLMFactExtractor(http, model=settings.extraction_model)
+        model = shared_embedder() if embedder == "default" else embedder
+        cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memory-cpu")
+
+        async def embed(contents: list[str]) -> list[StoredEmbedding | None]:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(cpu, embed_contents, model, contents)
+
         return cls(
-            embedder=shared_embedder() if embedder == "default" else embedder,
+            embedder=model,
             batches=CreateBatches(),
+            cpu=cpu,
+            embeddings=GroupedCalls(embed),
             corpora=CorpusCache(settings.search_cache_users),
             extractor=extractor,
         )
@@ -239,18 +257,17 @@ class MemoryService:
                 wanted = {e.id: e.version for e in index.entries}
                 loaded = await self._repository.get_many(user_id, stale_ids(corpus, wanted))
                 # Decoding and embedding are CPU-bound numpy: off the event loop.
-                corpus = await asyncio.to_thread(
+                corpus = await self._on_cpu(
                     refresh_corpus, corpus, index.version, wanted, loaded, self._runtime.embedder
                 )
                 corpora.put(user_id, corpus)
-        hits = await asyncio.to_thread(
+        ranking = partial(
             rank,
-            query,
-            corpus,
             embedder=self._runtime.embedder,
             k=k,
             semantic_weight=self._settings.search_semantic_weight,
         )
+        hits = await self._on_cpu(ranking, query, corpus)
         mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"
         return SearchResults(user_id=user_id, query=query, mode=mode, hits=hits)
 
@@ -275,7 +292,11 @@ class MemoryService:
         return [m.public() for m in written]
 
     async def _embed(self, contents: Sequence[str]) -> list[StoredEmbedding | None]:
-        return await asyncio.to_thread(embed_contents, self._runtime.embedder, contents)
+        return await self._runtime.embeddings(list(contents))
+
+    async def _on_cpu(self, work: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound ``work(*args)`` on the process's one CPU thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._runtime.cpu, work, *args)
 
     def _new(
         self,
