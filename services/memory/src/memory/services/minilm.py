@@ -20,6 +20,7 @@ from tokenizers import Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
+_GROUP_SIZE = 64  # texts encoded in one pass at most
 
 
 class MiniLMEmbedder:
@@ -31,7 +32,7 @@ class MiniLMEmbedder:
     def __init__(self, model_dir: Path) -> None:
         self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=MAX_TOKENS)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 (batch longest)
+        # No padding here: embed() pads each group of similar lengths itself.
         w = load_file(str(model_dir / "model.safetensors"))
         self._word = w["embeddings.word_embeddings.weight"]
         self._position = w["embeddings.position_embeddings.weight"]
@@ -65,12 +66,42 @@ class MiniLMEmbedder:
             )
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Unit vectors (len(texts), 384), float32, in the order of ``texts``.
+
+        Texts are encoded in groups of similar token length, each padded only to its own
+        longest: a batch that mixes a short search query with a long conversation excerpt
+        would otherwise run the query at the excerpt's length (the encoder's cost grows with
+        the padded length; profiled in docs/benchmarks.md)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        types = np.array([e.type_ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.float32)
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        result = np.zeros((len(encodings), self.dimension), dtype=np.float32)
+        start = 0
+        while start < len(order):
+            shortest = len(encodings[order[start]].ids)
+            end = start + 1
+            while (
+                end < len(order)
+                and end - start < _GROUP_SIZE
+                and len(encodings[order[end]].ids) <= 2 * shortest + 8
+            ):
+                end += 1
+            group = [encodings[i] for i in order[start:end]]
+            result[order[start:end]] = self._encode(group)
+            start = end
+        return result
+
+    def _encode(self, encodings: list[Any]) -> NDArray[np.float32]:
+        """The encoder over encodings padded to the longest of them."""
+        length = max(len(e.ids) for e in encodings)
+
+        def padded(values: list[int]) -> list[int]:
+            return values + [0] * (length - len(values))
+
+        ids = np.array([padded(e.ids) for e in encodings], dtype=np.int64)
+        types = np.array([padded(e.type_ids) for e in encodings], dtype=np.int64)
+        mask = np.array([padded(e.attention_mask) for e in encodings], dtype=np.float32)
         n, length = ids.shape
         x = self._word[ids] + self._position[:length][None, :, :] + self._token_type[types]
         x = _layer_norm(x, *self._embed_norm)
