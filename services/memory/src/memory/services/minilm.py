@@ -19,7 +19,11 @@ from safetensors.numpy import load_file
 from tokenizers import Tokenizer
 
 MODEL_NAME = "all-MiniLM-L6-v2"
-MAX_TOKENS = 256  # the model's max_seq_length in sentence-transformers
+# Word pieces encoded per text. sentence-transformers truncates this model at 256; it was
+# trained on 128 (its model card), and the encoder's cost grows with the length: profiled under
+# load, memory spent 72 % of its time here, mostly on long conversation excerpts
+# (docs/benchmarks.md). 128 halves that cost and keeps what the model learned to summarise.
+MAX_TOKENS = 128
 _GROUP_SIZE = 64  # texts encoded in one pass at most
 
 
