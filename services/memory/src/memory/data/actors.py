@@ -7,18 +7,16 @@ they never leave an orphaned outbox message behind (docs/architecture.md). Reads
 through the actor.
 
 ``MemoryWriter`` is the caller's side: the same four writes, as actor calls. Creates that
-arrive together in one process for one user travel together (``CreateBatches``): while one
-``add`` for the user is in flight, the next ones wait and then go as one call and one
-transaction, so a burst of creates costs a few actor turns, not one each.
+arrive together in one process for one user travel together (``CreateBatches``, a
+``GroupedCalls`` per user): while one ``add`` for the user is in flight, the next ones wait and
+then go as one call and one transaction, so a burst of creates costs a few actor turns.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from abc import abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +27,7 @@ from memory.core.exceptions import MemoryLimitReached
 from memory.data.repository import MemoryRepository
 from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.actors import ACTOR_ERRORS, ActorClient, actor_method, actor_reply
+from sidecar.concurrency import GroupedCalls
 
 logger = logging.getLogger(__name__)
 
@@ -119,83 +118,10 @@ def memory_actor_factory(
     return build
 
 
-SendBatch = Callable[[str, list[StoredMemory]], Awaitable[set[str]]]
-
-
-@dataclass
-class _Waiting:
-    memories: list[StoredMemory]
-    done: asyncio.Future[set[str]]
-
-
-@dataclass
-class CreateBatches:
-    """Group commit of one process's concurrent creates, per user (an optimisation: the
-    user's actor is what serializes them). The first create for a user starts a drain task
-    that sends everything waiting for that user, one batch per actor call, until nothing
-    waits; a batch refused for the memory limit is retried item by item, so what fits is
-    stored. Each caller gets back the ids of its memories that were written."""
-
-    max_batch: int = 100
-    _waiting: dict[str, list[_Waiting]] = field(default_factory=dict)
-    _draining: dict[str, asyncio.Task[None]] = field(default_factory=dict)
-
-    async def add(self, user_id: str, memories: list[StoredMemory], send: SendBatch) -> set[str]:
-        done: asyncio.Future[set[str]] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(user_id, []).append(_Waiting(memories, done))
-        if user_id not in self._draining:
-            self._draining[user_id] = asyncio.create_task(self._drain(user_id, send))
-        return await asyncio.shield(done)
-
-    async def _drain(self, user_id: str, send: SendBatch) -> None:
-        try:
-            while waiting := self._waiting.pop(user_id, []):
-                batch: list[_Waiting] = []
-                rest: list[_Waiting] = []
-                size = 0
-                for item in waiting:
-                    if batch and size + len(item.memories) > self.max_batch:
-                        rest.append(item)
-                    else:
-                        batch.append(item)
-                        size += len(item.memories)
-                if rest:
-                    self._waiting[user_id] = [*rest, *self._waiting.get(user_id, [])]
-                await self._send(user_id, batch, send)
-        finally:
-            del self._draining[user_id]
-            # Cancelled (shutdown): nobody is left waiting for an answer that never comes.
-            _fail(self._waiting.pop(user_id, []), RuntimeError("the write was not sent"))
-
-    async def _send(self, user_id: str, batch: list[_Waiting], send: SendBatch) -> None:
-        # One copy of each memory: two creates with one Idempotency-Key carry the same id.
-        unique = list({str(m.id): m for item in batch for m in item.memories}.values())
-        try:
-            written = await send(user_id, unique)
-        except MemoryLimitReached as exc:
-            if len(batch) > 1:  # some may still fit: one by one
-                for item in batch:
-                    await self._send(user_id, [item], send)
-                return
-            _fail(batch, exc)
-            return
-        except BaseException as exc:
-            _fail(batch, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
-            raise
-        # A written id is the first claimant's; a later one with the same id finds it stored
-        # (and answers as a replay, as it would have without the batch).
-        unclaimed = set(written)
-        for item in batch:
-            mine = {str(m.id) for m in item.memories} & unclaimed
-            unclaimed -= mine
-            if not item.done.done():
-                item.done.set_result(mine)
-
-
-def _fail(batch: list[_Waiting], exc: Exception) -> None:
-    for item in batch:
-        if not item.done.done():
-            item.done.set_exception(exc)
+#: Group commit of one process's concurrent creates, per user (an optimisation: the user's
+#: actor is what serializes them): each memory's outcome, written (True), found stored (False),
+#: or the error that refused it.
+CreateBatches = GroupedCalls[str, StoredMemory, "bool | MemoryLimitReached"]
 
 
 class MemoryWriter:
@@ -229,10 +155,33 @@ class MemoryWriter:
         ``MemoryRepository.add``). Raises MemoryLimitReached, ConcurrencyConflict,
         StateStoreUnavailable, ActorCallFailed."""
         if not_after_forget_of is None and self._batches is not None:
-            ids = await self._batches.add(user_id, list(memories), self._send_add)
-        else:
-            ids = await self._send_add(user_id, list(memories), not_after_forget_of)
+            outcomes = await self._batches(user_id, list(memories), self._add_batch)
+            refused = next((o for o in outcomes if isinstance(o, MemoryLimitReached)), None)
+            if refused is not None:
+                raise refused
+            return [m for m, written in zip(memories, outcomes, strict=True) if written is True]
+        ids = await self._send_add(user_id, list(memories), not_after_forget_of)
         return [m for m in memories if str(m.id) in ids]
+
+    async def _add_batch(
+        self, user_id: str, memories: list[StoredMemory]
+    ) -> list[bool | MemoryLimitReached]:
+        """One transaction for a batch of creates. Two creates with one Idempotency-Key carry
+        one id: it is sent once and counts as written for the first (the other then answers as
+        a replay, as it would have alone). A batch over the cap is retried memory by memory, so
+        what fits is stored."""
+        unique = list({str(m.id): m for m in memories}.values())
+        try:
+            written = await self._send_add(user_id, unique)
+        except MemoryLimitReached as exc:
+            if len(memories) == 1:
+                return [exc]
+            return [o for m in memories for o in await self._add_batch(user_id, [m])]
+        outcomes: list[bool | MemoryLimitReached] = []
+        for memory in memories:
+            outcomes.append(str(memory.id) in written)
+            written.discard(str(memory.id))
+        return outcomes
 
     async def _send_add(
         self,

@@ -17,9 +17,8 @@ payload. Deletions are upserts of a tombstone so that they are announced too.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -28,8 +27,6 @@ from memory.models.events import EventType, IndexUpdated, UserForgotten
 from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.errors import ETagMismatch
 from sidecar.state import StateOp, StateStore, retry_on_conflict
-
-T = TypeVar("T")
 
 JSON = "application/json"
 BULK_CHUNK = 250
@@ -173,7 +170,7 @@ class MemoryRepository:
             await self._commit(ops, new_index, index_etag)
             return fresh
 
-        return await self._serialised(user_id, attempt)
+        return await retry_on_conflict(attempt)
 
     async def update(self, user_id: str, memory_id: str, patch: MemoryPatch) -> StoredMemory | None:
         """Apply ``patch`` to the live memory (None if there is none) and announce it."""
@@ -194,7 +191,7 @@ class MemoryRepository:
             await self._commit([op], index.with_entries([*others, entry_for(updated)]), index_etag)
             return updated
 
-        return await self._serialised(user_id, attempt)
+        return await retry_on_conflict(attempt)
 
     async def delete(self, user_id: str, memory_id: str, *, now: datetime) -> bool:
         """Replace the memory by a tombstone and drop it from the index; False if absent."""
@@ -227,7 +224,7 @@ class MemoryRepository:
             await self._commit([op], index.with_entries(remaining), index_etag)
             return True
 
-        return await self._serialised(user_id, attempt)
+        return await retry_on_conflict(attempt)
 
     async def forget(self, user_id: str, *, now: datetime) -> int:
         """Delete every memory of the user and announce ``user.forgotten``; return how many."""
@@ -246,15 +243,9 @@ class MemoryRepository:
             await self._store.transact(ops)
             return len(ids)
 
-        return await self._serialised(user_id, attempt)
-
-    # -- helpers -----------------------------------------------------------------------------
-    async def _serialised(self, user_id: str, attempt: Callable[[], Awaitable[T]]) -> T:
-        """Run a read-modify-write; a conflict (a writer outside the user's actor, e.g. while
-        Dapr moves the actor to another replica) re-reads and tries again."""
-        del user_id  # serialized by the caller: the user's actor
         return await retry_on_conflict(attempt)
 
+    # -- helpers -----------------------------------------------------------------------------
     async def _commit(self, memory_ops: list[StateOp], index: UserIndex, etag: str | None) -> None:
         projection = IndexUpdated(
             user_id=index.user_id, count=len(index.entries), version=index.version

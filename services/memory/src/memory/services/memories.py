@@ -8,7 +8,7 @@ import binascii
 import json
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,7 +75,8 @@ class MemoryRuntime:
     # sidecar's health probe to time out, and Dapr then moved the app's actors away.
     cpu: ThreadPoolExecutor
     # Texts to embed that arrive together are embedded together (one forward pass).
-    embeddings: GroupedCalls[str, StoredEmbedding | None]
+    embeddings: GroupedCalls[None, str, StoredEmbedding | None]
+    embed: Callable[[None, list[str]], Awaitable[list[StoredEmbedding | None]]]
     corpora: CorpusCache
     extractor: FactExtractor
 
@@ -99,7 +100,7 @@ class MemoryRuntime:
         model = shared_embedder() if embedder == "default" else embedder
         cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memory-cpu")
 
-        async def embed(contents: list[str]) -> list[StoredEmbedding | None]:
+        async def embed(_: None, contents: list[str]) -> list[StoredEmbedding | None]:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(cpu, embed_contents, model, contents)
 
@@ -107,7 +108,8 @@ class MemoryRuntime:
             embedder=model,
             batches=CreateBatches(),
             cpu=cpu,
-            embeddings=GroupedCalls(embed),
+            embeddings=GroupedCalls(),
+            embed=embed,
             corpora=CorpusCache(settings.search_cache_users),
             extractor=extractor,
         )
@@ -292,7 +294,7 @@ class MemoryService:
         return [m.public() for m in written]
 
     async def _embed(self, contents: Sequence[str]) -> list[StoredEmbedding | None]:
-        return await self._runtime.embeddings(list(contents))
+        return await self._runtime.embeddings(None, list(contents), self._runtime.embed)
 
     async def _on_cpu(self, work: Callable[..., T], *args: Any) -> T:
         """Run CPU-bound ``work(*args)`` on the process's one CPU thread."""
