@@ -305,3 +305,16 @@ async def long_turn(
 async def client(app: FastAPI) -> Any:
     async with asgi_client(app, "http://chat") as client:
         yield client
+
+
+async def test_the_registry_keeps_no_wake_up_for_a_session_nobody_waits_on() -> None:
+    from chat.services.chat import TurnRegistry
+
+    registry = TurnRegistry()
+    await registry.released("alice:s1", within_seconds=0.01)  # timed out: the turn ran elsewhere
+    waiting = asyncio.create_task(registry.released("alice:s2", within_seconds=5))
+    await asyncio.sleep(0)
+    registry.wake("alice:s2")
+    await waiting
+    assert not registry._released
+    assert not registry._waiters

@@ -154,6 +154,7 @@ class TurnRegistry:
     def __init__(self) -> None:
         self._runs: set[TurnRun] = set()
         self._released: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
+        self._waiters: defaultdict[str, int] = defaultdict(int)
 
     def start(self, run: TurnRun, work: Coroutine[Any, Any, None]) -> None:
         def ended(task: asyncio.Task[None]) -> None:
@@ -178,9 +179,20 @@ class TurnRegistry:
             event.set()
 
     async def released(self, session_key: str, *, within_seconds: float) -> None:
-        """Return when a turn of the session ends in this process, or after the given time."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._released[session_key].wait(), within_seconds)
+        """Return when a turn of the session ends in this process, or after the given time.
+        The session's event lives only while someone waits on it (a turn running on another
+        replica never wakes it here)."""
+        event = self._released[session_key]
+        self._waiters[session_key] += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), within_seconds)
+        finally:
+            self._waiters[session_key] -= 1
+            if not self._waiters[session_key]:
+                del self._waiters[session_key]
+                if self._released.get(session_key) is event:
+                    del self._released[session_key]
 
     @property
     def running(self) -> int:
