@@ -288,12 +288,12 @@ async def test_a_writer_on_another_replica_is_not_overwritten(
     sneaked: list[bool] = []
 
     def other_replica_writes_first(store: str, keys: list[str]) -> None:
-        # Another replica (outside this process's per-user lock) commits to the index between
+        # Another replica (outside this process's per-user lock) commits to the head between
         # our read and our write: our ETag is stale now.
-        if not sneaked and "index:alice" in keys:
+        if not sneaked and "head:alice" in keys:
             sneaked.append(True)
-            index, _ = fake_sidecar.data[STORE]["index:alice"]
-            fake_sidecar.put(STORE, "index:alice", {**index, "version": index["version"] + 1})
+            head, _ = fake_sidecar.data[STORE]["head:alice"]
+            fake_sidecar.put(STORE, "head:alice", {**head, "version": head["version"] + 1})
 
     fake_sidecar.before_write = other_replica_writes_first
     await create(client, "alice", "second")  # collides once, re-reads, succeeds

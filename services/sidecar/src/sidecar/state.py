@@ -57,11 +57,13 @@ class StateOp:
     etag: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
     content_type: str | None = None
+    #: ``last-write`` overwrites whatever is there (no ETag check at all).
+    concurrency: Literal["first-write", "last-write"] = "first-write"
 
     def to_request(self) -> dict[str, Any]:
         request: dict[str, Any] = {
             "key": self.key,
-            "options": {"concurrency": "first-write", "consistency": "strong"},
+            "options": {"concurrency": self.concurrency, "consistency": "strong"},
         }
         if self.operation == "upsert":
             request["value"] = self.value
@@ -114,11 +116,19 @@ class StateStore:
         *,
         etag: str | None,
         metadata: dict[str, str] | None = None,
+        first_write: bool = True,
     ) -> None:
         """Write one key, first-write-wins: ``etag=None`` only succeeds if the key is absent.
+        With ``first_write=False`` (and no ETag) it overwrites whatever is there.
 
         A plain save, not a transaction: it never triggers a transactional outbox."""
-        item = StateOp(key=key, value=value, etag=etag, metadata=metadata or {}).to_request()
+        item = StateOp(
+            key=key,
+            value=value,
+            etag=etag,
+            metadata=metadata or {},
+            concurrency="first-write" if first_write else "last-write",
+        ).to_request()
         await self._request("POST", self._base, json=[item["request"]])
 
     async def delete(self, key: str, *, etag: str | None = None) -> None:

@@ -10,6 +10,8 @@ from memory.api.deps import MemoryIdPath, MemoryServiceDep, UserIdPath, get_runt
 from memory.models.memory import (
     ForgetResult,
     Memory,
+    MemoryBatch,
+    MemoryBatchResult,
     MemoryCreate,
     MemoryKind,
     MemoryPage,
@@ -54,6 +56,17 @@ async def list_memories(
     """The user's memories, newest first; ``kind`` and every ``tag`` given must match. Pages
     continue with ``next_cursor``. An unknown user has an empty list."""
     return await service.list_page(user_id=user_id, limit=limit, kind=kind, tags=tag, cursor=cursor)
+
+
+@router.post("/memories/{user_id}:batch")
+async def import_memories(
+    *, user_id: UserIdPath, body: MemoryBatch, service: MemoryServiceDep
+) -> MemoryBatchResult:
+    """Store up to 500 memories at once, in order (bulk import). Each item is stored at most
+    once however often the batch is sent (by its ``idempotency_key``, else by its content) and
+    is announced as its own ``memory.created``; past the user's cap, what fits is stored and
+    the rest is refused item by item."""
+    return await service.import_batch(user_id=user_id, batch=body)
 
 
 IdempotencyKey = Annotated[

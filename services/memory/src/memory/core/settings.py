@@ -19,8 +19,9 @@ class MemorySettings(SidecarSettings):
     outbox_enabled: bool = True
     # How long a deleted memory's tombstone stays (it blocks a redelivered turn from recreating it).
     tombstone_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
-    # Users whose memories and vectors search keeps in process (validated by the index version).
-    search_cache_users: int = Field(default=64, ge=0, le=10_000)
+    # Memories (with their vectors, ~2 KB each) that search and list keep in process, in all
+    # users' cached pages and tails together; least recently used pages go first.
+    search_cache_memories: int = Field(default=200_000, ge=0, le=10_000_000)
     # Weight of semantic similarity in the blended search score (the rest is keyword overlap).
     search_semantic_weight: float = Field(default=0.75, ge=0, le=1)
     # Semantic facts from turns: rules with the offline model; an LLM extractor when set.

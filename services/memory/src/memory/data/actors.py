@@ -56,6 +56,10 @@ class MemoryUserInterface(ActorInterface):
     @abstractmethod
     async def forget(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
+    @actor_method("migrate")
+    @abstractmethod
+    async def migrate(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
 
 class MemoryUser(Actor, MemoryUserInterface):
     """The writer of one user's memories (the actor id is the user id). Keeps no state of its
@@ -69,10 +73,10 @@ class MemoryUser(Actor, MemoryUserInterface):
         self._user_id: str = actor_id.id
 
     async def add(self, request: dict[str, Any]) -> dict[str, Any]:
-        """``{"memories": [StoredMemory], "not_after_forget_of": time | null}`` → the ids
-        written (existing ids are skipped)."""
+        """``{"memories": [StoredMemory], "not_after_forget_of": time | null}`` → the
+        memories written, as stored (existing ids are skipped)."""
 
-        async def work() -> list[str]:
+        async def work() -> list[dict[str, Any]]:
             memories = [StoredMemory.model_validate(m) for m in request["memories"]]
             cutoff = request.get("not_after_forget_of")
             written = await self._repository.add(
@@ -80,7 +84,7 @@ class MemoryUser(Actor, MemoryUserInterface):
                 memories,
                 not_after_forget_of=None if cutoff is None else datetime.fromisoformat(cutoff),
             )
-            return [str(m.id) for m in written]
+            return [m.model_dump(mode="json") for m in written]
 
         return await actor_reply(work(), _DOMAIN_ERRORS)
 
@@ -106,6 +110,11 @@ class MemoryUser(Actor, MemoryUserInterface):
         now = datetime.fromisoformat(request["now"])
         return await actor_reply(self._repository.forget(self._user_id, now=now), _DOMAIN_ERRORS)
 
+    async def migrate(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{}`` → whether the user's memories were converted from the layout of earlier
+        versions (memory.data.repository.MemoryRepository.migrate)."""
+        return await actor_reply(self._repository.migrate(self._user_id), _DOMAIN_ERRORS)
+
 
 def memory_actor_factory(
     repository: MemoryRepository,
@@ -119,9 +128,9 @@ def memory_actor_factory(
 
 
 #: Group commit of one process's concurrent creates, per user (an optimisation: the user's
-#: actor is what serializes them): each memory's outcome, written (True), found stored (False),
-#: or the error that refused it.
-CreateBatches = GroupedCalls[str, StoredMemory, "bool | MemoryLimitReached"]
+#: actor is what serializes them): each memory's outcome, written (the memory as stored),
+#: found stored already (None), or the error that refused it.
+CreateBatches = GroupedCalls[str, StoredMemory, "StoredMemory | MemoryLimitReached | None"]
 
 
 class MemoryWriter:
@@ -151,7 +160,7 @@ class MemoryWriter:
         *,
         not_after_forget_of: datetime | None = None,
     ) -> list[StoredMemory]:
-        """Store new memories in one transaction; return those written (see
+        """Store new memories in one transaction; return those written, as stored (see
         ``MemoryRepository.add``). Raises MemoryLimitReached, ConcurrencyConflict,
         StateStoreUnavailable, ActorCallFailed."""
         if not_after_forget_of is None and self._batches is not None:
@@ -159,28 +168,38 @@ class MemoryWriter:
             refused = next((o for o in outcomes if isinstance(o, MemoryLimitReached)), None)
             if refused is not None:
                 raise refused
-            return [m for m, written in zip(memories, outcomes, strict=True) if written is True]
-        ids = await self._send_add(user_id, list(memories), not_after_forget_of)
-        return [m for m in memories if str(m.id) in ids]
+            return [o for o in outcomes if isinstance(o, StoredMemory)]
+        written = await self._send_add(user_id, list(memories), not_after_forget_of)
+        return [written[str(m.id)] for m in memories if str(m.id) in written]
+
+    async def add_each(
+        self, user_id: str, memories: Sequence[StoredMemory]
+    ) -> list[StoredMemory | MemoryLimitReached | None]:
+        """Store a batch (an import): each memory's outcome, written (as stored), stored
+        already (None), or refused because the user's cap was reached (what fits is stored)."""
+        return await self._add_batch(user_id, list(memories))
 
     async def _add_batch(
         self, user_id: str, memories: list[StoredMemory]
-    ) -> list[bool | MemoryLimitReached]:
+    ) -> list[StoredMemory | MemoryLimitReached | None]:
         """One transaction for a batch of creates. Two creates with one Idempotency-Key carry
         one id: it is sent once and counts as written for the first (the other then answers as
-        a replay, as it would have alone). A batch over the cap is retried memory by memory, so
-        what fits is stored."""
+        a replay, as it would have alone). A batch over the cap is retried in halves, so what fits
+        is stored."""
         unique = list({str(m.id): m for m in memories}.values())
         try:
             written = await self._send_add(user_id, unique)
         except MemoryLimitReached as exc:
             if len(memories) == 1:
                 return [exc]
-            return [o for m in memories for o in await self._add_batch(user_id, [m])]
-        outcomes: list[bool | MemoryLimitReached] = []
+            half = len(memories) // 2  # what fits is stored: halve until it does
+            return [
+                *await self._add_batch(user_id, memories[:half]),
+                *await self._add_batch(user_id, memories[half:]),
+            ]
+        outcomes: list[StoredMemory | MemoryLimitReached | None] = []
         for memory in memories:
-            outcomes.append(str(memory.id) in written)
-            written.discard(str(memory.id))
+            outcomes.append(written.pop(str(memory.id), None))
         return outcomes
 
     async def _send_add(
@@ -188,7 +207,7 @@ class MemoryWriter:
         user_id: str,
         memories: list[StoredMemory],
         not_after_forget_of: datetime | None = None,
-    ) -> set[str]:
+    ) -> dict[str, StoredMemory]:
         written = await self._call(
             user_id,
             "add",
@@ -199,7 +218,8 @@ class MemoryWriter:
                 ),
             },
         )
-        return set(written)
+        stored = (StoredMemory.model_validate(m) for m in written)
+        return {str(m.id): m for m in stored}
 
     async def update(self, user_id: str, memory_id: str, patch: MemoryPatch) -> StoredMemory | None:
         """The memory after ``patch``, or None if there is no live memory with that id."""
@@ -217,3 +237,7 @@ class MemoryWriter:
     async def forget(self, user_id: str, *, now: datetime) -> int:
         """Delete every memory of the user; return how many."""
         return int(await self._call(user_id, "forget", {"now": now.isoformat()}))
+
+    async def migrate(self, user_id: str) -> bool:
+        """Convert the user's memories from the layout of earlier versions, if needed."""
+        return bool(await self._call(user_id, "migrate", {}))

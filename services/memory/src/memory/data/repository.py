@@ -1,78 +1,80 @@
-"""Memories in the Dapr state store: one key per memory plus a per-user index.
+"""Memories in the Dapr state store (``memory-state``), laid out as a head and bounded pages
+(memory.data.layout has the keys and sizes).
 
-Keys (daprd prefixes them with the app id): ``memory:<user>:<id>`` holds a StoredMemory,
-``index:<user>`` the user's index (ids with the fields list filters need, newest first).
+Every change is one state transaction with ETags (first-write concurrency): the memory
+documents it touches, the head, and deletes of page generations it replaces. New page
+generations are written just before, under keys no head names yet. The writers of one user are
+serialized before they get here (the user's ``MemoryUser`` actor, memory.data.actors), so the
+ETags are the safety net, not the mechanism: a conflict means something outside the actor
+wrote, and is retried.
 
-Every change is one state transaction on ``memory-state`` with ETags (first-write concurrency):
-the memory documents it touches and the index. The writers of one user are serialized before
-they get here (the user's ``MemoryUser`` actor, memory.data.actors), so the ETags are the safety
-net, not the mechanism: a conflict means something outside the actor wrote, and is retried.
-
-The transaction is also what publishes the change: the
-component's outbox sends one CloudEvent per upsert to ``memory-events``, with the ``type`` taken
-from the operation's metadata; the index upsert is projected to a small ``memory.index.updated``
-payload. Deletions are upserts of a tombstone so that they are announced too.
+The transaction is also what publishes the change: the component's outbox sends one
+CloudEvent per upsert to ``memory-events``, with the ``type`` taken from the operation's
+metadata; the head upsert is projected to a small ``memory.index.updated`` payload (the one
+projection a transaction can carry). Deletions are upserts of a tombstone so that they are
+announced too; deletes of keys publish nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import logging
+from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from memory.core.exceptions import MemoryLimitReached
+from memory.data.layout import (
+    PAGE_MAX_ENTRIES,
+    PAGE_MERGE_BELOW,
+    IndexEntry,
+    MemoryHead,
+    MemoryPage,
+    PageRef,
+    entry_for,
+    head_key,
+    memory_key,
+    page_fits,
+    page_key,
+    paginate,
+    position_of,
+    stamp,
+)
 from memory.models.events import EventType, IndexUpdated, UserForgotten
 from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.errors import ETagMismatch
-from sidecar.state import StateOp, StateStore, retry_on_conflict
+from sidecar.state import StateEntry, StateOp, StateStore, retry_on_conflict
+
+logger = logging.getLogger(__name__)
 
 JSON = "application/json"
 BULK_CHUNK = 250
 BULK_PARALLEL = 4
+#: Memory documents erased per transaction when a user is forgotten (keeps each transaction's
+#: request far below daprd's 4 MiB body limit).
+FORGET_CHUNK = 2_000
+#: Where earlier versions kept a user's whole index in one document (read once, to migrate).
+LEGACY_INDEX = "index:{user}"
 
 
-def memory_key(user_id: str, memory_id: str) -> str:
-    return f"memory:{user_id}:{memory_id}"
+class PageMissing(Exception):
+    """A page the head named is gone: a writer replaced it after the head was read."""
 
 
-def index_key(user_id: str) -> str:
-    return f"index:{user_id}"
+class LegacyLayout(Exception):
+    """The user's memories are still in the one-document index of earlier versions."""
 
 
-class IndexEntry(BaseModel):
-    id: str
-    created_at: datetime
-    kind: str
-    tags: list[str] = Field(default_factory=list)
-    version: int = 1  # the memory's version: lets caches reload only what changed
+class PageChange(BaseModel):
+    """What a write does to the sealed pages: the head's new page list, the new generations to
+    write first, the keys to delete in the transaction."""
 
-
-class UserIndex(BaseModel):
-    """The per-user index: entries newest first (``created_at``, then ``id``, descending)."""
-
-    user_id: str
-    version: int = 0
-    forgotten_at: datetime | None = None
-    entries: list[IndexEntry] = Field(default_factory=list)
-
-    def ids(self) -> list[str]:
-        return [e.id for e in self.entries]
-
-    def with_entries(self, entries: Iterable[IndexEntry]) -> UserIndex:
-        ordered = sorted(entries, key=lambda e: (e.created_at, e.id), reverse=True)
-        return self.model_copy(update={"entries": ordered, "version": self.version + 1})
-
-
-def entry_for(memory: StoredMemory) -> IndexEntry:
-    return IndexEntry(
-        id=str(memory.id),
-        created_at=memory.created_at,
-        kind=memory.kind,
-        tags=memory.tags,
-        version=memory.version,
-    )
+    pages: list[PageRef]
+    next_page: int
+    saves: list[MemoryPage] = []
+    deletes: list[str] = []
 
 
 class MemoryRepository:
@@ -88,30 +90,39 @@ class MemoryRepository:
         self._max_per_user = max_per_user
         self._tombstone_ttl = str(tombstone_ttl_seconds)
         # Projections are only understood by a store with the outbox configured; without it
-        # daprd would save them as ordinary upserts (over the index).
+        # daprd would save them as ordinary upserts (over the head).
         self._outbox = outbox
 
     # -- reads -------------------------------------------------------------------------------
-    async def read_index(self, user_id: str) -> tuple[UserIndex, str | None]:
-        entry = await self._store.get(index_key(user_id))
+    async def read_head(self, user_id: str) -> tuple[MemoryHead, str | None]:
+        """The user's head and its ETag (an empty head and None for a user with no memories).
+
+        Raises LegacyLayout when the user's memories are still in the layout of earlier
+        versions (``migrate`` converts them)."""
+        entry = await self._store.get(head_key(user_id))
         if entry.value is None:
-            return UserIndex(user_id=user_id), None
-        return UserIndex.model_validate(entry.value), entry.etag
+            if (await self._store.get(LEGACY_INDEX.format(user=user_id))).value is not None:
+                raise LegacyLayout(user_id)
+            return MemoryHead(user_id=user_id), None
+        return MemoryHead.model_validate(entry.value), entry.etag
 
-    async def _index_for_write(self, user_id: str) -> tuple[UserIndex, str]:
-        """The index and its ETag, creating an empty one first if the user has none.
+    async def read_pages(self, user_id: str, refs: Sequence[PageRef]) -> list[MemoryPage]:
+        """The pages ``refs`` name, in that order. Raises PageMissing if one was replaced
+        since its head was read (read the head again)."""
+        entries = await self._read_many([r.key(user_id) for r in refs])
+        missing = [e.key for e in entries if e.value is None]
+        if missing:
+            raise PageMissing(missing[0])
+        return [MemoryPage.model_validate(e.value) for e in entries]
 
-        The creation is a plain first-write save: state.redis ignores first-write inside
-        transactions, so two replicas creating a user's first index at once would otherwise both
-        succeed. A plain save publishes nothing through the outbox.
-        """
-        index, etag = await self.read_index(user_id)
-        if etag is None:
-            await self._store.save(index_key(user_id), index.model_dump(mode="json"), etag=None)
-            index, etag = await self.read_index(user_id)
-            if etag is None:
-                raise ETagMismatch(f"index of {user_id} vanished while being created")
-        return index, etag
+    async def read_page_values(self, user_id: str, refs: Sequence[PageRef]) -> list[dict[str, Any]]:
+        """Like ``read_pages`` but the raw JSON values, unvalidated (for caches that keep
+        thousands of memories and read only a few fields of most)."""
+        entries = await self._read_many([r.key(user_id) for r in refs])
+        missing = [e.key for e in entries if e.value is None]
+        if missing:
+            raise PageMissing(missing[0])
+        return [dict(e.value) for e in entries if e.value is not None]
 
     async def get(self, user_id: str, memory_id: str) -> StoredMemory | None:
         """The live memory, or None if it does not exist, was deleted, or is another user's."""
@@ -122,20 +133,38 @@ class MemoryRepository:
         return None if memory.deleted_at is not None or memory.user_id != user_id else memory
 
     async def get_many(self, user_id: str, ids: Sequence[str]) -> list[StoredMemory]:
-        """Live memories for ``ids``, in that order (missing ones left out). Large reads go as
-        several bulk requests, a few at a time."""
-        chunks = [ids[i : i + BULK_CHUNK] for i in range(0, len(ids), BULK_CHUNK)]
+        """Live memories for ``ids``, in that order (missing ones left out)."""
+        entries = await self._read_many([memory_key(user_id, i) for i in ids])
+        found = (StoredMemory.model_validate(e.value) for e in entries if e.value is not None)
+        return [m for m in found if m.deleted_at is None]
+
+    async def _read_many(self, keys: Sequence[str]) -> list[StateEntry]:
+        """Bulk reads, as several requests a few at a time when there are many keys."""
+        chunks = [keys[i : i + BULK_CHUNK] for i in range(0, len(keys), BULK_CHUNK)]
         limit = asyncio.Semaphore(BULK_PARALLEL)
 
-        async def read(chunk: Sequence[str]) -> list[StoredMemory]:
+        async def read(chunk: Sequence[str]) -> list[StateEntry]:
             async with limit:
-                entries = await self._store.get_many([memory_key(user_id, i) for i in chunk])
-            found = (StoredMemory.model_validate(e.value) for e in entries if e.value is not None)
-            return [m for m in found if m.deleted_at is None]
+                return await self._store.get_many(chunk)
 
-        return [m for part in await asyncio.gather(*(read(c) for c in chunks)) for m in part]
+        return [e for part in await asyncio.gather(*(read(c) for c in chunks)) for e in part]
 
-    # -- writes ------------------------------------------------------------------------------
+    # -- writes (the user's actor) -------------------------------------------------------------
+    async def _head_for_write(self, user_id: str) -> tuple[MemoryHead, str]:
+        """The head and its ETag, creating an empty one first if the user has none.
+
+        The creation is a plain first-write save: state.redis ignores first-write inside
+        transactions, so two replicas creating a user's first head at once would otherwise both
+        succeed. A plain save publishes nothing through the outbox.
+        """
+        head, etag = await self.read_head(user_id)
+        if etag is None:
+            await self._store.save(head_key(user_id), head.model_dump(mode="json"), etag=None)
+            head, etag = await self.read_head(user_id)
+            if etag is None:
+                raise ETagMismatch(f"head of {user_id} vanished while being created")
+        return head, etag
+
     async def add(
         self,
         user_id: str,
@@ -143,31 +172,55 @@ class MemoryRepository:
         *,
         not_after_forget_of: datetime | None = None,
     ) -> list[StoredMemory]:
-        """Store new memories in one transaction; return those written.
+        """Store new memories in one transaction; return those written, as stored (their
+        ``created_at`` made to follow the user's newest memory).
 
         Ids that exist already (live or tombstoned) are skipped, which makes derived memories
-        idempotent. With ``not_after_forget_of`` (a turn's time), nothing is written if the user
-        was forgotten after it: a late redelivery cannot bring forgotten data back.
+        and imports idempotent. With ``not_after_forget_of`` (a turn's time), nothing is
+        written if the user was forgotten after it: a late redelivery cannot bring forgotten
+        data back. Raises MemoryLimitReached when they would not all fit.
         """
 
         async def attempt() -> list[StoredMemory]:
-            index, index_etag = await self._index_for_write(user_id)
+            head, etag = await self._head_for_write(user_id)
             if (
                 not_after_forget_of is not None
-                and index.forgotten_at is not None
-                and not_after_forget_of <= index.forgotten_at
+                and head.forgotten_at is not None
+                and not_after_forget_of <= head.forgotten_at
             ):
                 return []
             keys = [memory_key(user_id, str(m.id)) for m in memories]
-            existing = {e.key for e in await self._store.get_many(keys) if e.exists}
-            fresh = [m for m, k in zip(memories, keys, strict=True) if k not in existing]
-            if not fresh:
+            existing = {e.key for e in await self._read_many(keys) if e.exists}
+            unique = {k: m for m, k in zip(memories, keys, strict=True) if k not in existing}
+            if not unique:
                 return []
-            if len(index.entries) + len(fresh) > self._max_per_user:
+            if head.count + len(unique) > self._max_per_user:
                 raise MemoryLimitReached(self._max_per_user)
-            new_index = index.with_entries([*index.entries, *(entry_for(m) for m in fresh)])
+            fresh = stamp(list(unique.values()), head.latest())
+            tail = [*head.tail, *(entry_for(m) for m in fresh)]
+            change = PageChange(pages=head.pages, next_page=head.next_page)
+            if len(tail) >= PAGE_MAX_ENTRIES:  # seal the tail into pages
+                earlier = await self.get_many(user_id, [e.id for e in head.tail])
+                sealed = list(paginate(user_id, [*earlier, *fresh], first_no=head.next_page))
+                tail = []
+                if len(sealed[-1].memories) < PAGE_MAX_ENTRIES:  # the remainder stays
+                    tail = [entry_for(m) for m in sealed.pop().memories]
+                change = PageChange(
+                    pages=[*head.pages, *(p.ref() for p in sealed)],
+                    next_page=head.next_page + len(sealed),
+                    saves=sealed,
+                )
+            new_head = head.model_copy(
+                update={
+                    "version": head.version + 1,
+                    "count": head.count + len(fresh),
+                    "pages": change.pages,
+                    "next_page": change.next_page,
+                    "tail": tail,
+                }
+            )
             ops = [self._memory_op(m, EventType.memory_created) for m in fresh]
-            await self._commit(ops, new_index, index_etag)
+            await self._commit(ops, new_head, etag, change)
             return fresh
 
         return await retry_on_conflict(attempt)
@@ -177,31 +230,23 @@ class MemoryRepository:
 
         async def attempt() -> StoredMemory | None:
             current = await self._store.get(memory_key(user_id, memory_id))
-            if current.value is None:
-                return None
-            memory = StoredMemory.model_validate(current.value)
-            if memory.deleted_at is not None:
+            memory = self._live(user_id, current)
+            if memory is None:
                 return None
             updated = patch.apply(memory)
             op = self._memory_op(updated, EventType.memory_updated, etag=current.etag)
-            # The index is written even when its entry is unchanged: its version is what tells
-            # every replica's search cache that the user's memories changed.
-            index, index_etag = await self._index_for_write(user_id)
-            others = [e for e in index.entries if e.id != memory_id]
-            await self._commit([op], index.with_entries([*others, entry_for(updated)]), index_etag)
+            await self._change_indexed(user_id, memory, updated, op)
             return updated
 
         return await retry_on_conflict(attempt)
 
     async def delete(self, user_id: str, memory_id: str, *, now: datetime) -> bool:
-        """Replace the memory by a tombstone and drop it from the index; False if absent."""
+        """Replace the memory by a tombstone and take it out of the index; False if absent."""
 
         async def attempt() -> bool:
             current = await self._store.get(memory_key(user_id, memory_id))
-            if current.value is None:
-                return False
-            memory = StoredMemory.model_validate(current.value)
-            if memory.deleted_at is not None:
+            memory = self._live(user_id, current)
+            if memory is None:
                 return False
             tombstone = memory.model_copy(
                 update={
@@ -219,39 +264,237 @@ class MemoryRepository:
                 etag=current.etag,
                 ttl_seconds=self._tombstone_ttl,
             )
-            index, index_etag = await self._index_for_write(user_id)
-            remaining = [e for e in index.entries if e.id != memory_id]
-            await self._commit([op], index.with_entries(remaining), index_etag)
+            await self._change_indexed(user_id, memory, None, op)
             return True
 
         return await retry_on_conflict(attempt)
 
     async def forget(self, user_id: str, *, now: datetime) -> int:
-        """Delete every memory of the user and announce ``user.forgotten``; return how many."""
+        """Delete every memory of the user and announce ``user.forgotten``; return how many.
 
-        async def attempt() -> int:
-            index, index_etag = await self._index_for_write(user_id)
-            ids = index.ids()
-            emptied = index.model_copy(
-                update={"entries": [], "forgotten_at": now, "version": index.version + 1}
+        A large user is erased a few thousand memories per transaction, oldest pages first
+        (each step announced as ``memory.index.updated``), the tail and the announcement last;
+        an interrupted erasure leaves a consistent, smaller user that a retry finishes."""
+        while True:
+            total = await retry_on_conflict(lambda: self._forget_step(user_id, now))
+            if total is not None:
+                return total
+
+    async def _forget_step(self, user_id: str, now: datetime) -> int | None:
+        """One erasure transaction: some sealed pages (None: more to do), or the tail and the
+        announcement (the number of memories erased in all: earlier steps count in the head's
+        ``erasing``)."""
+        head, etag = await self._head_for_write(user_id)
+        if head.pages:
+            chunk: list[PageRef] = []
+            for ref in head.pages:
+                if chunk and sum(r.count for r in chunk) + ref.count > FORGET_CHUNK:
+                    break
+                chunk.append(ref)
+            pages = await self.read_pages(user_id, chunk)
+            ops = [
+                StateOp(key=memory_key(user_id, str(m.id)), operation="delete")
+                for page in pages
+                for m in page.memories
+            ]
+            ops += [
+                StateOp(key=page_key(user_id, r.no, gen), operation="delete")
+                for r in chunk
+                for gen in (r.gen, r.gen + 1)  # and a crashed write's next generation
+            ]
+            erased = sum(r.count for r in chunk)
+            rest = head.model_copy(
+                update={
+                    "pages": head.pages[len(chunk) :],
+                    "count": head.count - erased,
+                    "version": head.version + 1,
+                    "erasing": head.erasing + erased,
+                }
             )
-            ops = [StateOp(key=memory_key(user_id, i), operation="delete") for i in ids]
-            projection = UserForgotten(
-                user_id=user_id, forgotten_at=now, deleted=len(ids), version=emptied.version
+            await self._commit(ops, rest, etag, None)
+            return None
+        ids = [e.id for e in head.tail]
+        emptied = MemoryHead(
+            user_id=user_id,
+            version=head.version + 1,
+            forgotten_at=now,
+            next_page=head.next_page,
+        )
+        ops = [StateOp(key=memory_key(user_id, i), operation="delete") for i in ids]
+        ops += [StateOp(key=k, operation="delete") for k in head.orphan_keys()]
+        total = head.erasing + len(ids)
+        projection = UserForgotten(
+            user_id=user_id, forgotten_at=now, deleted=total, version=emptied.version
+        )
+        ops += self._head_ops(emptied, etag, EventType.user_forgotten, projection)
+        await self._store.transact(ops)
+        return total
+
+    async def migrate(self, user_id: str) -> bool:
+        """Convert a user's memories from the one-document index of earlier versions into
+        pages (one transaction, announced as ``memory.index.updated``); False if there was
+        nothing to convert."""
+
+        async def attempt() -> bool:
+            legacy = await self._store.get(LEGACY_INDEX.format(user=user_id))
+            if legacy.value is None:
+                return False
+            head_entry = await self._store.get(head_key(user_id))
+            ids = [str(e["id"]) for e in reversed(legacy.value.get("entries", []))]
+            memories = sorted(await self.get_many(user_id, ids), key=position_of)
+            sealed = list(paginate(user_id, memories, first_no=0))
+            head = MemoryHead(
+                user_id=user_id,
+                version=int(legacy.value.get("version", 0)) + 1,
+                count=len(memories),
+                next_page=len(sealed),
+                pages=[p.ref() for p in sealed],
             )
-            ops += self._index_ops(emptied, index_etag, EventType.user_forgotten, projection)
-            await self._store.transact(ops)
-            return len(ids)
+            if head_entry.value is not None:  # a head from a crashed migration: replace it
+                head = head.model_copy(
+                    update={"version": MemoryHead.model_validate(head_entry.value).version + 1}
+                )
+            await self._save_pages(sealed)
+            drop = StateOp(
+                key=LEGACY_INDEX.format(user=user_id), operation="delete", etag=legacy.etag
+            )
+            await self._commit([drop], head, head_entry.etag, None)
+            logger.info("migrated %d memories of %s to pages", len(memories), user_id)
+            return True
 
         return await retry_on_conflict(attempt)
 
     # -- helpers -----------------------------------------------------------------------------
-    async def _commit(self, memory_ops: list[StateOp], index: UserIndex, etag: str | None) -> None:
-        projection = IndexUpdated(
-            user_id=index.user_id, count=len(index.entries), version=index.version
+    def _live(self, user_id: str, entry: StateEntry) -> StoredMemory | None:
+        if entry.value is None:
+            return None
+        memory = StoredMemory.model_validate(entry.value)
+        return None if memory.deleted_at is not None or memory.user_id != user_id else memory
+
+    async def _change_indexed(
+        self,
+        user_id: str,
+        memory: StoredMemory,
+        updated: StoredMemory | None,
+        op: StateOp,
+    ) -> None:
+        """Commit ``op`` (the memory's new document or tombstone) with the index change:
+        ``updated`` replaces ``memory`` where it is indexed, or None takes it out."""
+        head, etag = await self._head_for_write(user_id)
+        memory_id = str(memory.id)
+        count = head.count - (updated is None)
+        at_tail = head.in_tail(memory_id)
+        change: PageChange | None = None
+        tail = head.tail
+        if at_tail is not None:
+            tail = [e for e in head.tail if e.id != memory_id]
+            if updated is not None:
+                tail.insert(at_tail, entry_for(updated))
+        else:
+            at = head.page_of(position_of(memory))
+            if at is None:  # not indexed (a write cut short long ago): fix the document only
+                logger.warning("memory %s of %s is in no page of its head", memory_id, user_id)
+                count = head.count
+            else:
+                change = await self._rewrite_page(head, at, memory_id, updated)
+        new_head = head.model_copy(
+            update={
+                "version": head.version + 1,
+                "count": count,
+                "tail": tail,
+                **(
+                    {"pages": change.pages, "next_page": change.next_page}
+                    if change is not None else {}
+                ),
+            }
+        )  # fmt: skip
+        await self._commit([op], new_head, etag, change)
+
+    async def _rewrite_page(
+        self, head: MemoryHead, at: int, memory_id: str, updated: StoredMemory | None
+    ) -> PageChange:
+        """The next generation of page ``head.pages[at]`` with the memory replaced by
+        ``updated`` (or taken out): dropped when empty, merged with a neighbour when either is
+        small (under ``PAGE_MERGE_BELOW``) and both fit in one page, split when it grew past its
+        byte limit. So no two neighbouring pages could be one: the head stays bounded by the
+        number of memories, whatever was deleted."""
+        user_id = head.user_id
+        ref = head.pages[at]
+        (page,) = await self.read_pages(user_id, [ref])
+        memories: list[StoredMemory] = []
+        for m in page.memories:
+            if str(m.id) != memory_id:
+                memories.append(m)
+            elif updated is not None:
+                memories.append(updated)
+        before, after = head.pages[:at], head.pages[at + 1 :]
+        deletes = [ref.key(user_id)]
+        if not memories:
+            return PageChange(pages=[*before, *after], next_page=head.next_page, deletes=deletes)
+        for neighbour, older in ((before[-1:], True), (after[:1], False)):
+            if not neighbour:
+                continue
+            small = min(len(memories), neighbour[0].count) < PAGE_MERGE_BELOW
+            if small and len(memories) + neighbour[0].count <= PAGE_MAX_ENTRIES:
+                (other,) = await self.read_pages(user_id, neighbour)
+                merged = [*other.memories, *memories] if older else [*memories, *other.memories]
+                if not page_fits(merged):
+                    continue
+                page = MemoryPage(user_id=user_id, no=other.no, gen=other.gen + 1, memories=merged)
+                pages = [*before[:-1], page.ref(), *after] if older else [
+                    *before, page.ref(), *after[1:]
+                ]  # fmt: skip
+                return PageChange(
+                    pages=pages,
+                    next_page=head.next_page,
+                    saves=[page],
+                    deletes=[*deletes, neighbour[0].key(user_id)],
+                )
+        if page_fits(memories):
+            page = MemoryPage(user_id=user_id, no=ref.no, gen=ref.gen + 1, memories=memories)
+            return PageChange(
+                pages=[*before, page.ref(), *after],
+                next_page=head.next_page,
+                saves=[page],
+                deletes=deletes,
+            )
+        split = list(paginate(user_id, memories, first_no=head.next_page))
+        return PageChange(
+            pages=[*before, *(p.ref() for p in split), *after],
+            next_page=head.next_page + len(split),
+            saves=split,
+            deletes=deletes,
         )
-        index_ops = self._index_ops(index, etag, EventType.index_updated, projection)
-        await self._store.transact([*memory_ops, *index_ops])
+
+    async def _save_pages(self, pages: Sequence[MemoryPage]) -> None:
+        """Write new page generations (last-write: a key left by a crashed write is reused)."""
+        limit = asyncio.Semaphore(BULK_PARALLEL)
+
+        async def save(page: MemoryPage) -> None:
+            async with limit:
+                await self._store.save(
+                    page.ref().key(page.user_id),
+                    page.model_dump(mode="json"),
+                    etag=None,
+                    first_write=False,
+                )
+
+        await asyncio.gather(*(save(p) for p in pages))
+
+    async def _commit(
+        self,
+        memory_ops: list[StateOp],
+        head: MemoryHead,
+        etag: str | None,
+        change: PageChange | None,
+    ) -> None:
+        if change is not None:
+            await self._save_pages(change.saves)
+        deletes = [] if change is None else change.deletes
+        projection = IndexUpdated(user_id=head.user_id, count=head.count, version=head.version)
+        head_ops = self._head_ops(head, etag, EventType.index_updated, projection)
+        delete_ops = [StateOp(key=k, operation="delete") for k in deletes]
+        await self._store.transact([*memory_ops, *delete_ops, *head_ops])
 
     def _memory_op(
         self,
@@ -272,17 +515,18 @@ class MemoryRepository:
             content_type=JSON,
         )
 
-    def _index_ops(
-        self, index: UserIndex, etag: str | None, event: EventType, projection: BaseModel
+    def _head_ops(
+        self, head: MemoryHead, etag: str | None, event: EventType, projection: BaseModel
     ) -> list[StateOp]:
-        """The index upsert and, last (daprd handles one projection per transaction, and
-        removes it from the list it iterates), the projection the outbox publishes instead."""
-        key = index_key(index.user_id)
+        """The head upsert and, last (daprd 1.18 takes one projection per transaction, and
+        only safely as the last operation: docs/dapr-runtime.md), the projection the outbox
+        publishes instead."""
+        key = head_key(head.user_id)
         upsert = StateOp(
             key=key,
-            value=index.model_dump(mode="json"),
+            value=head.model_dump(mode="json"),
             etag=etag,
-            metadata={"type": event.value, "subject": index.user_id},
+            metadata={"type": event.value, "subject": head.user_id},
             content_type=JSON,
         )
         if not self._outbox:
@@ -294,3 +538,6 @@ class MemoryRepository:
             content_type=JSON,
         )
         return [upsert, published]
+
+
+__all__ = ["IndexEntry", "LegacyLayout", "MemoryRepository", "PageMissing"]

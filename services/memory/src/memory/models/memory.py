@@ -75,6 +75,46 @@ class MemoryCreate(BaseModel):
     _dedupe_tags = field_validator("tags")(_unique)
 
 
+IdempotencyKeyValue = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")
+]
+MAX_BATCH = 500
+
+
+class MemoryBatchItem(MemoryCreate):
+    """One memory of a bulk import. ``idempotency_key`` works as the header does for a single
+    create; without one the item is keyed by its kind, content and tags, so sending a batch
+    again never stores anything twice."""
+
+    idempotency_key: IdempotencyKeyValue | None = None
+
+
+class MemoryBatch(BaseModel):
+    """A bulk import: up to 500 memories, stored in this order (each announced on its own)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[MemoryBatchItem] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItemResult(BaseModel):
+    """What became of one item: ``created`` now, ``existing`` (stored by an earlier request
+    with the same key), or ``refused`` (``error`` says why; nothing was stored for it)."""
+
+    status: Literal["created", "existing", "refused"]
+    memory: Memory | None = None
+    error: str | None = Field(
+        default=None, description="`memory_limit_reached` or `idempotency_key_reused`."
+    )
+    detail: str | None = None
+
+
+class MemoryBatchResult(BaseModel):
+    user_id: str
+    created: int
+    items: list[BatchItemResult] = Field(description="One per item sent, in the same order.")
+
+
 class MemoryUpdate(BaseModel):
     """A partial update: only the fields given change."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import uuid
@@ -17,14 +18,19 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor
+from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor, MemoryLimitReached
 from memory.core.settings import MemorySettings
 from memory.data.actors import CreateBatches, MemoryWriter
-from memory.data.repository import IndexEntry, MemoryRepository
+from memory.data.layout import MemoryHead, PageRef, Position
+from memory.data.repository import LegacyLayout, MemoryRepository, PageMissing
 from memory.models.events import ConversationTurn
 from memory.models.memory import (
+    BatchItemResult,
     ForgetResult,
     Memory,
+    MemoryBatch,
+    MemoryBatchItem,
+    MemoryBatchResult,
     MemoryCreate,
     MemoryKind,
     MemoryPage,
@@ -44,14 +50,16 @@ from memory.services.extraction import (
     derive,
 )
 from memory.services.search import (
-    CorpusCache,
+    Segment,
+    SegmentCache,
+    build_segment,
     embed_contents,
     rank,
-    refresh_corpus,
-    stale_ids,
+    refresh_tail,
 )
 from sidecar.actors import ActorClient
 from sidecar.concurrency import GroupedCalls
+from sidecar.errors import ConcurrencyConflict
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -77,7 +85,7 @@ class MemoryRuntime:
     # Texts to embed that arrive together are embedded together (one forward pass).
     embeddings: GroupedCalls[None, str, StoredEmbedding | None]
     embed: Callable[[None, list[str]], Awaitable[list[StoredEmbedding | None]]]
-    corpora: CorpusCache
+    segments: SegmentCache
     extractor: FactExtractor
 
     @classmethod
@@ -110,7 +118,7 @@ class MemoryRuntime:
             cpu=cpu,
             embeddings=GroupedCalls(),
             embed=embed,
-            corpora=CorpusCache(settings.search_cache_users),
+            segments=SegmentCache(settings.search_cache_memories),
             extractor=extractor,
         )
 
@@ -119,8 +127,14 @@ class MemoryRuntime:
 IDEMPOTENCY_NAMESPACE = uuid.UUID("7d1f3c52-3f0e-4a51-9a7c-6b0f1f1e2d3c")
 
 
-def encode_cursor(entry: IndexEntry) -> str:
-    raw = json.dumps({"t": entry.created_at.isoformat(), "i": entry.id}).encode()
+#: Pages read (and built into segments) together while a filtered list scans older pages.
+LIST_PAGES_AT_ONCE = 4
+#: How often a read starts again when a writer replaced a page it was about to read.
+READ_ATTEMPTS = 4
+
+
+def encode_cursor(position: Position) -> str:
+    raw = json.dumps({"t": position[0].isoformat(), "i": position[1]}).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -184,8 +198,9 @@ class MemoryService:
             user_id, memory_id=memory_id, kind=data.kind, content=data.content,
             tags=data.tags, source=data.source, embedding=embedding,
         )  # fmt: skip
-        if await self._writer.add(user_id, [memory]):
-            return memory.public(), True
+        written = await self._writer.add(user_id, [memory])
+        if written:
+            return written[0].public(), True
         existing = await self._repository.get(user_id, str(memory_id))
         if existing is None:
             raise IdempotencyKeyReused(
@@ -232,46 +247,186 @@ class MemoryService:
         tags: Sequence[str] = (),
         cursor: str | None = None,
     ) -> MemoryPage:
-        index, _ = await self._repository.read_index(user_id)
-        entries = [
-            e for e in index.entries
-            if (kind is None or e.kind == kind) and all(t in e.tags for t in tags)
-        ]  # fmt: skip
-        if cursor is not None:
-            after = decode_cursor(cursor)
-            entries = [e for e in entries if (e.created_at, e.id) < after]
-        page = entries[:limit]
-        memories = await self._repository.get_many(user_id, [e.id for e in page])
-        next_cursor = encode_cursor(page[-1]) if len(entries) > limit else None
+        """The newest memories matching ``kind`` and every tag, older than ``cursor``: the
+        tail from the head, then sealed pages newest first (cached segments) until the page
+        is full."""
+        after = None if cursor is None else decode_cursor(cursor)
+
+        def matches(position: Position, memory_kind: str, memory_tags: Sequence[str]) -> bool:
+            return (
+                (after is None or position < after)
+                and (kind is None or memory_kind == kind)
+                and all(t in memory_tags for t in tags)
+            )
+
+        for _ in range(READ_ATTEMPTS):
+            head = await self._head(user_id)
+            picked: list[tuple[Position, str | dict[str, Any]]] = []
+            for entry in reversed(head.tail):
+                if len(picked) > limit:
+                    break
+                if matches(entry.position, entry.kind, entry.tags):
+                    picked.append((entry.position, entry.id))
+            older = [r for r in reversed(head.pages) if after is None or r.first_position < after]
+            try:
+                while len(picked) <= limit and older:
+                    group, older = older[:LIST_PAGES_AT_ONCE], older[LIST_PAGES_AT_ONCE:]
+                    for segment in await self._page_segments(user_id, group):
+                        for record in reversed(segment.records):
+                            position = (datetime.fromisoformat(record["created_at"]), record["id"])
+                            if matches(position, record["kind"], record.get("tags", ())):
+                                picked.append((position, record))
+            except PageMissing:
+                continue
+            break
+        else:
+            raise ConcurrencyConflict("memories kept changing while they were listed")
+        page = picked[:limit]
+        docs = {
+            str(m.id): m.public()
+            for m in await self._repository.get_many(
+                user_id, [item for _, item in page if isinstance(item, str)]
+            )
+        }
+        items = [
+            docs.get(item) if isinstance(item, str) else Memory.model_validate(item)
+            for _, item in page
+        ]
         return MemoryPage(
             user_id=user_id,
-            items=[m.public() for m in memories],
-            next_cursor=next_cursor,
-            total=len(index.entries),
+            items=[m for m in items if m is not None],
+            next_cursor=encode_cursor(page[-1][0]) if len(picked) > limit else None,
+            total=head.count,
         )
 
     async def search(self, *, user_id: str, query: str, k: int) -> SearchResults:
-        corpora = self._runtime.corpora
-        index, _ = await self._repository.read_index(user_id)
-        async with corpora.lock(user_id):  # one build per user at a time; others reuse it
-            corpus = corpora.peek(user_id)
-            if corpus is None or corpus.version != index.version:
-                wanted = {e.id: e.version for e in index.entries}
-                loaded = await self._repository.get_many(user_id, stale_ids(corpus, wanted))
-                # Decoding and embedding are CPU-bound numpy: off the event loop.
-                corpus = await self._on_cpu(
-                    refresh_corpus, corpus, index.version, wanted, loaded, self._runtime.embedder
-                )
-                corpora.put(user_id, corpus)
+        """The ``k`` memories that best match ``query``. Reads the head (is the cache
+        current?), then only what changed since: pages by key, the tail by version."""
+        for _ in range(READ_ATTEMPTS):
+            head = await self._head(user_id)
+            try:
+                segments = [
+                    await self._tail_segment(user_id, head),
+                    *reversed(await self._page_segments(user_id, head.pages)),
+                ]
+            except PageMissing:
+                continue
+            break
+        else:
+            raise ConcurrencyConflict("memories kept changing while they were searched")
         ranking = partial(
             rank,
             embedder=self._runtime.embedder,
             k=k,
             semantic_weight=self._settings.search_semantic_weight,
         )
-        hits = await self._on_cpu(ranking, query, corpus)
+        hits = await self._on_cpu(ranking, query, segments)
         mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"
         return SearchResults(user_id=user_id, query=query, mode=mode, hits=hits)
+
+    async def _head(self, user_id: str) -> MemoryHead:
+        try:
+            head, _ = await self._repository.read_head(user_id)
+        except LegacyLayout:
+            await self._writer.migrate(user_id)
+            head, _ = await self._repository.read_head(user_id)
+        return head
+
+    async def _page_segments(self, user_id: str, refs: Sequence[PageRef]) -> list[Segment]:
+        """The segments of these pages: from the cache, or read and built (on the CPU pool)
+        once per process, whoever asks first. Raises PageMissing (see the repository)."""
+        cache = self._runtime.segments
+        keys = [r.key(user_id) for r in refs]
+        if all(cache.get(k) is not None for k in keys):
+            return [s for s in (cache.get(k) for k in keys) if s is not None]
+        async with cache.lock(user_id):
+            missing = [r for r, k in zip(refs, keys, strict=True) if cache.get(k) is None]
+            values = await self._repository.read_page_values(user_id, missing)
+            built = await self._on_cpu(self._build_pages, values)
+            for ref, segment in zip(missing, built, strict=True):
+                cache.put(ref.key(user_id), segment)
+            found = {ref.key(user_id): s for ref, s in zip(missing, built, strict=True)}
+            segments = [found.get(k) or cache.get(k) for k in keys]
+        return [s for s in segments if s is not None]
+
+    def _build_pages(self, values: list[dict[str, Any]]) -> list[Segment]:
+        return [build_segment(v["memories"], self._runtime.embedder) for v in values]
+
+    async def _tail_segment(self, user_id: str, head: MemoryHead) -> Segment:
+        """The tail's segment for this head version, reloading only the memories that
+        changed since the one cached."""
+        cache = self._runtime.segments
+        key = f"tail:{user_id}"
+        previous = cache.get(key)
+        if previous is not None and previous.version == head.version:
+            return previous
+        async with cache.lock(user_id):
+            previous = cache.get(key)
+            if previous is not None and previous.version == head.version:
+                return previous
+            wanted = [(e.id, e.version) for e in head.tail]
+            rows = previous.rows_by_id if previous is not None else {}
+            stale = [i for i, v in wanted if rows.get(i, (0, 0))[0] != v]
+            loaded = [
+                m.model_dump(mode="json") for m in await self._repository.get_many(user_id, stale)
+            ]
+            segment = await self._on_cpu(
+                refresh_tail, previous, head.version, wanted, loaded, self._runtime.embedder
+            )
+            cache.put(key, segment)
+            return segment
+
+    # -- bulk import ---------------------------------------------------------------------------
+    async def import_batch(self, *, user_id: str, batch: MemoryBatch) -> MemoryBatchResult:
+        """Store up to 500 memories in order, in as few transactions as fit (each memory still
+        announced as its own ``memory.created``). Idempotent per item (see MemoryBatchItem);
+        over the user's cap, what fits is stored and the rest refused."""
+        items = batch.items
+        embeddings = await self._embed([i.content for i in items])
+        memories = [
+            self._new(
+                user_id, memory_id=self._batch_id(user_id, item), kind=item.kind,
+                content=item.content, tags=item.tags, source=item.source, embedding=embedding,
+            )
+            for item, embedding in zip(items, embeddings, strict=True)
+        ]  # fmt: skip
+        outcomes = await self._writer.add_each(user_id, memories)
+        replayed = [str(m.id) for m, o in zip(memories, outcomes, strict=True) if o is None]
+        existing = {str(m.id): m for m in await self._repository.get_many(user_id, replayed)}
+        results: list[BatchItemResult] = []
+        for item, memory, outcome in zip(items, memories, outcomes, strict=True):
+            if isinstance(outcome, StoredMemory):
+                results.append(BatchItemResult(status="created", memory=outcome.public()))
+            elif isinstance(outcome, MemoryLimitReached):
+                results.append(
+                    BatchItemResult(
+                        status="refused", error="memory_limit_reached", detail=str(outcome)
+                    )
+                )
+            else:
+                results.append(self._replay(item, existing.get(str(memory.id))))
+        created = sum(r.status == "created" for r in results)
+        return MemoryBatchResult(user_id=user_id, created=created, items=results)
+
+    @staticmethod
+    def _batch_id(user_id: str, item: MemoryBatchItem) -> uuid.UUID:
+        key = item.idempotency_key
+        if key is None:
+            body = json.dumps([item.kind, item.content, item.tags], ensure_ascii=False)
+            key = "content:" + hashlib.sha256(body.encode()).hexdigest()
+        return uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{key}")
+
+    @staticmethod
+    def _replay(item: MemoryBatchItem, existing: StoredMemory | None) -> BatchItemResult:
+        if existing is None:
+            detail = "this idempotency_key stored a memory that was deleted since"
+        elif (existing.kind, existing.content, existing.tags) != (
+            item.kind, item.content, item.tags,
+        ):  # fmt: skip
+            detail = "this idempotency_key was used with a different memory"
+        else:
+            return BatchItemResult(status="existing", memory=existing.public())
+        return BatchItemResult(status="refused", error="idempotency_key_reused", detail=detail)
 
     # -- conversation turns ------------------------------------------------------------------
     async def remember_turn(self, turn: ConversationTurn) -> list[Memory]:

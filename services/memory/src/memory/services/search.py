@@ -9,11 +9,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from memory.models.memory import SearchHit, StoredEmbedding, StoredMemory
+from memory.models.memory import Memory, SearchHit, StoredEmbedding
 from memory.services.embedding import TextEmbedder
 from sidecar.concurrency import KeyedLocks
 
@@ -36,145 +37,177 @@ def terms(text: str) -> set[str]:
     return found
 
 
-def keyword_score(query_terms: set[str], memory: StoredMemory) -> float:
-    if not query_terms:
-        return 0.0
-    found = terms(memory.content) | terms(" ".join(memory.tags))
-    return len(query_terms & found) / len(query_terms)
-
-
 def encode_vector(vector: NDArray[np.float32], model: str) -> StoredEmbedding:
     data = np.asarray(vector, dtype="<f4").tobytes()
     return StoredEmbedding(model=model, vector=base64.b64encode(data).decode("ascii"))
 
 
-def decode_vector(embedding: StoredEmbedding) -> NDArray[np.float32]:
-    return np.frombuffer(base64.b64decode(embedding.vector), dtype="<f4").astype(np.float32)
-
-
 @dataclass(frozen=True)
-class UserCorpus:
-    """A user's live memories and their vectors, as of one index version."""
+class Segment:
+    """Memories ranked together: one sealed page (immutable, cached by its key) or a user's
+    tail as of one head version. ``records`` are the memories' JSON without their embeddings
+    (oldest first); ``postings`` maps each term to the rows whose content or tags have it."""
 
-    version: int
-    memories: list[StoredMemory]
+    records: list[dict[str, Any]]
     vectors: NDArray[np.float32] | None  # (n, d), rows L2-normalised; None in keyword mode
+    postings: dict[str, NDArray[np.int32]]
+    version: int = 0  # for a tail: the head version it was built for
+
+    def __len__(self) -> int:
+        return len(self.records)
 
     @cached_property
     def rows_by_id(self) -> dict[str, tuple[int, int]]:
-        """memory id -> (memory version, row); built once per corpus."""
-        return {str(m.id): (m.version, row) for row, m in enumerate(self.memories)}
+        """memory id -> (memory version, row)."""
+        return {str(r["id"]): (int(r["version"]), row) for row, r in enumerate(self.records)}
 
 
-class CorpusCache:
-    """The last few users' corpora, in process. A corpus is used only for the index version it
-    was built from, so a write anywhere (any replica) is seen; refreshing it reloads only the
-    memories whose version changed (see ``refresh_corpus``). Builds are single-flight per user."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._entries: OrderedDict[str, UserCorpus] = OrderedDict()
-        self.lock = KeyedLocks()  # single-flight corpus builds, per user
-
-    def peek(self, user_id: str) -> UserCorpus | None:
-        corpus = self._entries.get(user_id)
-        if corpus is not None:
-            self._entries.move_to_end(user_id)
-        return corpus
-
-    def put(self, user_id: str, corpus: UserCorpus) -> None:
-        if self._capacity == 0:
-            return
-        self._entries[user_id] = corpus
-        self._entries.move_to_end(user_id)
-        while len(self._entries) > self._capacity:
-            self._entries.popitem(last=False)
-
-
-def stale_ids(previous: UserCorpus | None, wanted: dict[str, int]) -> list[str]:
-    """Ids in the index (``wanted``: id -> version) that ``previous`` lacks or holds older."""
-    rows = previous.rows_by_id if previous is not None else {}
-    return [i for i, version in wanted.items() if rows.get(i, (0, 0))[0] != version]
-
-
-def refresh_corpus(
-    previous: UserCorpus | None,
-    version: int,
-    wanted: dict[str, int],
-    loaded: list[StoredMemory],
-    embedder: TextEmbedder | None,
-) -> UserCorpus:
-    """The corpus for index ``version``: rows of ``previous`` still current, plus ``loaded``."""
-    kept_memories: list[StoredMemory] = []
-    kept_rows: list[int] = []
-    if previous is not None:
-        for memory_id, (memory_version, row) in previous.rows_by_id.items():
-            if wanted.get(memory_id) == memory_version:
-                kept_memories.append(previous.memories[row])
-                kept_rows.append(row)
-    fresh = build_corpus(version, loaded, embedder)
-    memories = kept_memories + fresh.memories
-    if embedder is None:
-        return UserCorpus(version=version, memories=memories, vectors=None)
-    parts = [m for m in (
-        previous.vectors[kept_rows] if previous is not None and previous.vectors is not None
-        and kept_rows else None,
-        fresh.vectors,
-    ) if m is not None]  # fmt: skip
-    vectors = (
-        np.concatenate(parts) if parts else np.zeros((0, embedder.dimension), dtype=np.float32)
-    )
-    return UserCorpus(version=version, memories=memories, vectors=vectors)
-
-
-def build_corpus(
-    version: int, memories: list[StoredMemory], embedder: TextEmbedder | None
-) -> UserCorpus:
-    """Decode stored vectors; embed (in memory only) those stored without one or by another
-    model, e.g. written while embeddings were not installed."""
-    if embedder is None or not memories:
-        vectors = None if embedder is None else np.zeros((0, embedder.dimension), np.float32)
-        return UserCorpus(version=version, memories=memories, vectors=vectors)
-    vectors = np.zeros((len(memories), embedder.dimension), dtype=np.float32)
-    missing: list[int] = []
+def build_segment(
+    memories: Sequence[dict[str, Any]], embedder: TextEmbedder | None, *, version: int = 0
+) -> Segment:
+    """A segment from memories' JSON (as stored, with embeddings). Vectors stored by another
+    model, or none (written while embeddings were not installed), are embedded in memory."""
+    records: list[dict[str, Any]] = []
+    stored: list[dict[str, Any] | None] = []
+    postings: dict[str, list[int]] = {}
     for row, memory in enumerate(memories):
-        stored = memory.embedding
-        if stored is not None and stored.model == embedder.model_name:
-            vectors[row] = decode_vector(stored)
+        record = {k: v for k, v in memory.items() if k != "embedding"}
+        records.append(record)
+        stored.append(memory.get("embedding"))
+        for term in terms(record["content"]) | terms(" ".join(record.get("tags", ()))):
+            postings.setdefault(term, []).append(row)
+    index = {t: np.asarray(rows, dtype=np.int32) for t, rows in postings.items()}
+    if embedder is None:
+        return Segment(records, None, index, version)
+    vectors = np.zeros((len(records), embedder.dimension), dtype=np.float32)
+    missing: list[int] = []
+    for row, embedding in enumerate(stored):
+        if embedding is not None and embedding.get("model") == embedder.model_name:
+            vectors[row] = np.frombuffer(base64.b64decode(embedding["vector"]), dtype="<f4")
         else:
             missing.append(row)
     if missing:
-        vectors[missing] = embedder.embed([memories[row].content for row in missing])
-    return UserCorpus(version=version, memories=memories, vectors=vectors)
+        vectors[missing] = embedder.embed([records[row]["content"] for row in missing])
+    return Segment(records, vectors, index, version)
+
+
+def refresh_tail(
+    previous: Segment | None,
+    version: int,
+    wanted: Sequence[tuple[str, int]],
+    loaded: Sequence[dict[str, Any]],
+    embedder: TextEmbedder | None,
+) -> Segment:
+    """The tail segment for head ``version``: ``wanted`` (id, version) in order, rows of
+    ``previous`` reused where current, ``loaded`` (the JSON of the others) for the rest."""
+    rows = previous.rows_by_id if previous is not None else {}
+    fresh = {str(m["id"]): m for m in loaded}
+    memories: list[dict[str, Any]] = []
+    vectors: list[NDArray[np.float32] | None] = []
+    for memory_id, memory_version in wanted:
+        old = rows.get(memory_id)
+        if previous is not None and old is not None and old[0] == memory_version:
+            memories.append(previous.records[old[1]])
+            vectors.append(None if previous.vectors is None else previous.vectors[old[1]])
+        elif memory_id in fresh:
+            memories.append(fresh[memory_id])
+            vectors.append(None)
+    todo = [i for i, v in enumerate(vectors) if v is None]
+    built = build_segment([memories[i] for i in todo], embedder)
+    records = [{k: v for k, v in m.items() if k != "embedding"} for m in memories]
+    if embedder is None or built.vectors is None:
+        return build_segment(records, None, version=version)
+    matrix = np.zeros((len(records), embedder.dimension), dtype=np.float32)
+    for i, vector in enumerate(vectors):
+        if vector is not None:
+            matrix[i] = vector
+    matrix[todo] = built.vectors
+    keyword = build_segment(records, None)
+    return Segment(records, matrix, keyword.postings, version)
+
+
+class SegmentCache:
+    """Segments in process, least recently used dropped first once they hold more than
+    ``capacity`` memories in all. Page segments are keyed by their page key, which names one
+    immutable generation, so a cached page is never stale; a user's tail segment is used only
+    for the head version it was built for. Builds are single-flight per user."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._entries: OrderedDict[str, Segment] = OrderedDict()
+        self._size = 0
+        self.lock = KeyedLocks()  # single-flight segment builds, per user
+
+    def get(self, key: str) -> Segment | None:
+        segment = self._entries.get(key)
+        if segment is not None:
+            self._entries.move_to_end(key)
+        return segment
+
+    def put(self, key: str, segment: Segment) -> None:
+        if self._capacity == 0:
+            return
+        old = self._entries.pop(key, None)
+        self._size -= 0 if old is None else len(old)
+        self._entries[key] = segment
+        self._size += len(segment)
+        while self._size > self._capacity and len(self._entries) > 1:
+            _, dropped = self._entries.popitem(last=False)
+            self._size -= len(dropped)
 
 
 def rank(
     query: str,
-    corpus: UserCorpus,
+    segments: Sequence[Segment],
     *,
     embedder: TextEmbedder | None,
     k: int,
     semantic_weight: float,
 ) -> list[SearchHit]:
+    """The ``k`` best memories of ``segments`` for ``query``: cosine similarity blended with
+    keyword overlap (keyword overlap alone, and only memories sharing a term, without an
+    embedder). Ties keep the segments' order."""
     query_terms = terms(query)
-    keyword = np.array([keyword_score(query_terms, m) for m in corpus.memories], dtype=np.float32)
+    sizes = [len(s) for s in segments]
+    total = sum(sizes)
+    if total == 0:
+        return []
+    keyword = np.zeros(total, dtype=np.float32)
+    offset = 0
+    for segment in segments:
+        for term in query_terms:
+            rows = segment.postings.get(term)
+            if rows is not None:
+                keyword[offset + rows] += 1
+        offset += len(segment)
+    if query_terms:
+        keyword /= len(query_terms)
     semantic: NDArray[np.float32] | None = None
-    if embedder is not None and corpus.vectors is not None and len(corpus.memories):
-        semantic = (corpus.vectors @ embedder.embed([query])[0]).astype(np.float32)
+    if embedder is not None and all(s.vectors is not None for s in segments):
+        q = embedder.embed([query])[0]
+        semantic = np.concatenate([s.vectors @ q for s in segments if s.vectors is not None])
+        semantic = semantic.astype(np.float32)
         scores = semantic_weight * np.clip(semantic, 0, 1) + (1 - semantic_weight) * keyword
     else:
         scores = keyword
-    order = np.argsort(-scores, kind="stable")[:k]
+    if k < total:
+        top = np.argpartition(-scores, k - 1)[:k]
+        order = top[np.lexsort((top, -scores[top]))]
+    else:
+        order = np.argsort(-scores, kind="stable")
+    starts = np.cumsum([0, *sizes])
     hits = []
-    for row in order:
-        if semantic is None and keyword[row] == 0:
+    for flat in order:
+        if semantic is None and keyword[flat] == 0:
             break  # keyword mode: only memories sharing a term with the query
+        at = int(np.searchsorted(starts, flat, side="right")) - 1
+        record = segments[at].records[int(flat - starts[at])]
         hits.append(
             SearchHit(
-                memory=corpus.memories[row].public(),
-                score=round(float(scores[row]), 6),
-                semantic=None if semantic is None else round(float(semantic[row]), 6),
-                keyword=round(float(keyword[row]), 6),
+                memory=Memory.model_validate(record),
+                score=round(float(scores[flat]), 6),
+                semantic=None if semantic is None else round(float(semantic[flat]), 6),
+                keyword=round(float(keyword[flat]), 6),
             )
         )
     return hits
