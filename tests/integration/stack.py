@@ -199,6 +199,32 @@ class Stack:
             watch=[process],
         )
 
+    def state_keys(self, store: str, prefix: str) -> list[str]:
+        """Keys of ``store`` (without daprd's ``<app id>||`` prefix) that start with ``prefix``,
+        read straight from the backing store: state.sqlite's ``state`` table, or Redis."""
+        app_id = store.removesuffix("-state")
+        full = f"{app_id}||{prefix}"
+        if self.resource_set == "embedded":
+            import sqlite3
+
+            db = sqlite3.connect(self.workdir / "data" / f"{store}.db")
+            try:
+                rows = db.execute(
+                    "SELECT key FROM state WHERE substr(key, 1, ?) = ?", (len(full), full)
+                ).fetchall()
+            finally:
+                db.close()
+            found = [str(r[0]) for r in rows]
+        else:
+            import valkey
+
+            client = valkey.Valkey(host="127.0.0.1", port=self.broker_port, socket_timeout=5)
+            try:
+                found = [k.decode() for k in client.scan_iter(match=full.replace("*", r"\*") + "*")]
+            finally:
+                client.close()
+        return sorted(k.removeprefix(f"{app_id}||") for k in found)
+
     def topic_events(self, topic: str) -> list[dict[str, Any]]:
         """Every CloudEvent the broker holds for ``topic`` (pubsub.redis: one stream per topic,
         each entry's ``data`` field is the envelope daprd published)."""
