@@ -1,0 +1,181 @@
+"""Storage that scales, against real daprd on both resource sets: a user's memories in a head
+and bounded pages (memory.data.layout), bulk import, writers on both replicas at once, and
+erasure of every key."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.stack import Stack, eventually
+
+pytestmark = pytest.mark.integration
+
+MEMORY = {"dapr-app-id": "memory"}
+PAGE = 128  # memory.data.layout.PAGE_MAX_ENTRIES
+
+
+def new_user() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}"
+
+
+def through_chat(stack: Stack) -> httpx.AsyncClient:
+    """Calls to memory the way chat makes them: through chat's sidecar (any memory replica)."""
+    return httpx.AsyncClient(
+        base_url=stack.sidecar(stack.ports.chat), headers={**MEMORY, **stack.auth}, timeout=60
+    )
+
+
+def items(start: int, count: int) -> list[dict[str, Any]]:
+    topics = ["tea", "trains", "violins", "chess", "sailing", "pottery", "jazz"]
+    return [
+        {"kind": "semantic", "content": f"note {i}: likes {topics[i % 7]}", "tags": [f"t{i % 3}"]}
+        for i in range(start, start + count)
+    ]
+
+
+async def import_items(client: httpx.AsyncClient, user: str, batch: list[dict[str, Any]]) -> Any:
+    response = await client.post(f"/memories/{user}:batch", json={"items": batch})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def list_all(client: httpx.AsyncClient, user: str) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get(f"/memories/{user}", params=params)).json()
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return found
+
+
+def head(stack: Stack, user: str) -> dict[str, Any]:
+    url = f"{stack.sidecar(stack.ports.memory)}/v1.0/state/memory-state/head:{user}"
+    return dict(httpx.get(url, headers=stack.auth, timeout=10).json())
+
+
+def created_events(stack: Stack, user: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in stack.topic_events("memory-events")
+        if e.get("type") == "memory.created" and (e.get("data") or {}).get("user_id") == user
+    ]
+
+
+async def test_an_import_is_paged_and_each_item_announced_once(stack: Stack) -> None:
+    user = new_user()
+    batch = items(0, 2 * PAGE + 44)
+    async with through_chat(stack) as memory:
+        first = await import_items(memory, user, batch)
+        assert first["created"] == len(batch)
+        again = await import_items(memory, user, batch)  # sent twice: stored once
+        assert {r["status"] for r in again["items"]} == {"existing"}
+        listed = await list_all(memory, user)
+    assert [m["id"] for m in listed] == [r["memory"]["id"] for r in reversed(first["items"])]
+    stored = head(stack, user)
+    assert [p["count"] for p in stored["pages"]] == [PAGE, PAGE]
+    assert len(stored["tail"]) == 44
+    assert stack.state_keys("memory-state", f"page:{user}:") == [
+        f"page:{user}:0:1",
+        f"page:{user}:1:1",
+    ]
+    eventually(
+        lambda: len(created_events(stack, user)) >= len(batch),
+        timeout=60,
+        what="one memory.created per imported item",
+    )
+    events = created_events(stack, user)
+    assert sorted(e["data"]["id"] for e in events) == sorted(
+        r["memory"]["id"] for r in first["items"]
+    )
+
+
+async def test_writers_on_both_replicas_keep_the_pages_whole(stack: Stack) -> None:
+    """Creates, patches and deletes of sealed and unsealed memories at once, spread over both
+    memory replicas: every change lands, the head counts what is there, and no page key is
+    left that the head does not name."""
+    user = new_user()
+    async with through_chat(stack) as memory:
+        seeded = [
+            r["memory"] for r in (await import_items(memory, user, items(0, 2 * PAGE)))["items"]
+        ]
+        rng = random.Random(7)
+        doomed = rng.sample(seeded, 60)
+        patched = rng.sample([m for m in seeded if m not in doomed], 30)
+
+        async def create(i: int) -> str:
+            body = {"kind": "episodic", "content": f"new {i}"}
+            response = await memory.post(f"/memories/{user}", json=body)
+            assert response.status_code == 201, response.text
+            return str(response.json()["id"])
+
+        async def delete(m: dict[str, Any]) -> None:
+            response = await memory.delete(f"/memories/{user}/{m['id']}")
+            assert response.status_code == 204, response.text
+
+        async def patch(m: dict[str, Any]) -> None:
+            response = await memory.patch(f"/memories/{user}/{m['id']}", json={"tags": ["patched"]})
+            assert response.status_code == 200, response.text
+
+        work = [create(i) for i in range(40)] + [delete(m) for m in doomed]
+        work += [patch(m) for m in patched]
+        rng.shuffle(work)
+        results = await asyncio.gather(*work)
+        new_ids = {r for r in results if isinstance(r, str)}
+        listed = await list_all(memory, user)
+        tagged = (
+            await memory.get(f"/memories/{user}", params={"tag": "patched", "limit": 200})
+        ).json()
+    expected = ({m["id"] for m in seeded} - {m["id"] for m in doomed}) | new_ids
+    assert len(listed) == len(expected)
+    assert {m["id"] for m in listed} == expected
+    assert {m["id"] for m in tagged["items"]} == {m["id"] for m in patched}
+    stored = head(stack, user)
+    assert stored["count"] == len(expected)
+    named = {f"page:{user}:{p['no']}:{p['gen']}" for p in stored["pages"]}
+    assert set(stack.state_keys("memory-state", f"page:{user}:")) == named
+
+
+async def test_search_finds_a_memory_sealed_in_an_older_page(stack: Stack) -> None:
+    user = new_user()
+    needle = {"kind": "semantic", "content": "The user keeps three beehives on the roof"}
+    async with through_chat(stack) as memory:
+        await import_items(memory, user, items(0, 50))
+        await import_items(memory, user, [needle])
+        await import_items(memory, user, items(50, PAGE + 10))  # seals the needle into a page
+        response = await memory.get(
+            f"/memories/{user}/search", params={"q": "does she keep any bees?", "k": 3}
+        )
+    assert response.status_code == 200
+    assert response.json()["hits"][0]["memory"]["content"] == needle["content"]
+    assert any(p["count"] == PAGE for p in head(stack, user)["pages"])
+
+
+async def test_forget_erases_every_page_and_memory_of_the_user(stack: Stack) -> None:
+    user, other = new_user(), new_user()
+    async with through_chat(stack) as memory:
+        await import_items(memory, user, items(0, 2 * PAGE + 5))
+        await import_items(memory, other, items(0, 3))
+        response = await memory.delete(f"/memories/{user}")
+        assert response.json() == {"user_id": user, "deleted": 2 * PAGE + 5}
+        assert (await memory.get(f"/memories/{other}")).json()["total"] == 3
+    assert stack.state_keys("memory-state", f"memory:{user}:") == []
+    assert stack.state_keys("memory-state", f"page:{user}:") == []
+    forgotten = eventually(
+        lambda: [
+            e for e in stack.topic_events("memory-events")
+            if e.get("type") == "user.forgotten" and e.get("subject") == user
+        ],
+        what="user.forgotten",
+    )  # fmt: skip
+    assert forgotten[0]["data"]["deleted"] == 2 * PAGE + 5
+    assert json.dumps(head(stack, user)["tail"]) == "[]"
