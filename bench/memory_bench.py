@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -27,11 +28,17 @@ from typing import Any
 
 import httpx
 
-from memory.data.repository import MemoryRepository
+from memory.data.layout import (
+    PAGE_MAX_ENTRIES,
+    MemoryHead,
+    entry_for,
+    head_key,
+    memory_key,
+    paginate,
+)
 from memory.models.memory import MemoryKind, MemorySource, StoredMemory
 from memory.services.embedding import load_default_embedder
 from memory.services.search import embed_contents
-from sidecar.state import StateStore
 from tests.integration.stack import BENCH_PORTS, Stack, running_stack
 
 MEMORY = {"dapr-app-id": "memory"}
@@ -77,38 +84,50 @@ def summary(samples_ms: list[float], baseline_p50: float | None = None) -> dict[
     return result
 
 
-async def seed(stack: Stack, user: str, count: int) -> float:
+PHRASES = [f"The user {v} {t}" for v in VERBS for t in TOPICS]
+
+
+async def seed(stack: Stack, user: str, count: int) -> tuple[float, list[str]]:
+    """Write ``count`` memories for ``user`` straight into memory's store in the paged layout
+    (plain saves: no outbox, so no event backlog disturbs what is measured next). Vectors are
+    those of the 84 distinct phrases, embedded once; contents stay distinct."""
     embedder = load_default_embedder()
+    vectors = dict(zip(PHRASES, embed_contents(embedder, PHRASES), strict=True))
     started = time.perf_counter()
-    async with httpx.AsyncClient(
-        base_url=stack.sidecar(stack.ports.memory), headers=stack.auth, timeout=120
-    ) as http:
-        repository = MemoryRepository(
-            StateStore(http, "memory-state"),
-            max_per_user=10 * count,
-            tombstone_ttl_seconds=3600,
+    base = datetime.now(UTC) - timedelta(days=30)
+    memories = [
+        StoredMemory(
+            id=uuid.uuid4(), user_id=user,
+            kind=MemoryKind.semantic if i % 3 else MemoryKind.episodic,
+            content=synthetic(i), tags=["bench", f"t{i % 3}"], source=MemorySource(),
+            created_at=base + timedelta(milliseconds=i), updated_at=base, version=1,
+            embedding=vectors[PHRASES[(i % len(VERBS)) * len(TOPICS) + (i * 7) % len(TOPICS)]],
         )
-        base = datetime.now(UTC) - timedelta(days=30)
-        for start in range(0, count, 250):
-            contents = [synthetic(i) for i in range(start, min(count, start + 250))]
-            embeddings = embed_contents(embedder, contents)
-            batch = [
-                StoredMemory(
-                    id=uuid.uuid4(),
-                    user_id=user,
-                    kind=MemoryKind.semantic,
-                    content=c,
-                    tags=["bench"],
-                    source=MemorySource(),
-                    created_at=base + timedelta(seconds=start + j),
-                    updated_at=base,
-                    version=1,
-                    embedding=e,
-                )
-                for j, (c, e) in enumerate(zip(contents, embeddings, strict=True))
-            ]
-            await repository.add(user, batch)
-    return time.perf_counter() - started
+        for i in range(count)
+    ]  # fmt: skip
+    pages = list(paginate(user, memories, first_no=0))
+    tail = []
+    if pages and len(pages[-1].memories) < PAGE_MAX_ENTRIES:
+        tail = [entry_for(m) for m in pages.pop().memories]
+    head = MemoryHead(
+        user_id=user, version=1, count=count, next_page=len(pages),
+        pages=[p.ref() for p in pages], tail=tail,
+    )  # fmt: skip
+    items = [(memory_key(user, str(m.id)), m.model_dump(mode="json")) for m in memories]
+    items += [(p.ref().key(user), p.model_dump(mode="json")) for p in pages]
+    items.append((head_key(user), head.model_dump(mode="json")))
+    url = f"{stack.sidecar(stack.ports.memory)}/v1.0/state/memory-state"
+    limit = asyncio.Semaphore(4)
+    async with httpx.AsyncClient(headers=stack.auth, timeout=300) as http:
+
+        async def save(chunk: list[tuple[str, Any]]) -> None:
+            async with limit:
+                body = [{"key": k, "value": v} for k, v in chunk]
+                (await http.post(url, json=body)).raise_for_status()
+
+        size = 200
+        await asyncio.gather(*(save(items[i : i + size]) for i in range(0, len(items), size)))
+    return time.perf_counter() - started, [str(m.id) for m in memories]
 
 
 async def timed(call: Callable[[], Awaitable[httpx.Response]], n: int) -> list[float]:
@@ -140,7 +159,7 @@ async def throughput(
     return {"rps": round(total / (time.perf_counter() - began), 1), "failed": failed}
 
 
-async def measure(stack: Stack, sizes: list[int], n: int) -> dict[str, Any]:
+async def measure(stack: Stack, sizes: list[int], n: int, import_size: int) -> dict[str, Any]:
     results: dict[str, Any] = {"sizes": {}}
     async with httpx.AsyncClient(
         base_url=stack.sidecar(stack.ports.chat), headers={**MEMORY, **stack.auth}, timeout=120
@@ -153,23 +172,30 @@ async def measure(stack: Stack, sizes: list[int], n: int) -> dict[str, Any]:
         )
         for size in sizes:
             user = f"bench-{size}-{uuid.uuid4().hex[:6]}"
-            seconds = await seed(stack, user, size)
-            results["sizes"][str(size)] = {"seed_seconds": round(seconds, 1)} | await measure_user(
-                memory, stack.app_url(stack.ports.memory), stack.app_auth, user, base_p50, n
-            )
+            seconds, ids = await seed(stack, user, size)
+            figures = await measure_user(stack, memory, user, ids, base_p50, n)
+            results["sizes"][str(size)] = {"seed_seconds": round(seconds, 1)} | figures
             print(json.dumps({str(size): results["sizes"][str(size)]}), flush=True)
+        if import_size:
+            results["import"] = await measure_import(stack, memory, import_size)
+            print(json.dumps({"import": results["import"]}), flush=True)
     return results
 
 
 async def measure_user(
+    stack: Stack,
     memory: httpx.AsyncClient,
-    app_url: str,
-    app_auth: dict[str, str],
     user: str,
+    ids: list[str],
     base_p50: float,
     n: int,
 ) -> dict[str, Any]:
     counter = iter(range(10**9))
+    # Patches and deletes hit memories anywhere (sealed pages and the tail), never the same.
+    shuffled = random.Random(7).sample(ids, len(ids))
+    n_patch, n_delete = min(len(ids) // 2, n), min(len(ids) // 4, n)
+    patched = iter(shuffled[:n_patch])
+    doomed = iter(shuffled[n_patch : n_patch + n_delete])
 
     def search() -> Awaitable[httpx.Response]:
         query = f"outdoor sports {next(counter) % 7}"
@@ -178,6 +204,10 @@ async def measure_user(
     def listing() -> Awaitable[httpx.Response]:
         return memory.get(f"/memories/{user}", params={"limit": 50})
 
+    def filtered() -> Awaitable[httpx.Response]:
+        params: dict[str, str | int] = {"limit": 50, "kind": "episodic", "tag": "t1"}  # 1 in 3
+        return memory.get(f"/memories/{user}", params=params)
+
     def create() -> Awaitable[httpx.Response]:
         # As chat creates: with an Idempotency-Key, so the sidecar's retries cannot duplicate.
         i = next(counter)
@@ -185,27 +215,80 @@ async def measure_user(
         headers = {"Idempotency-Key": f"bench-{user}-{i}"}
         return memory.post(f"/memories/{user}", json=body, headers=headers)
 
-    # The first search builds the user's corpus (every memory and vector read once). Measured
-    # straight at the app: through Dapr, the 2 s resiliency timeout for memory calls applies.
+    def patch() -> Awaitable[httpx.Response]:
+        return memory.patch(f"/memories/{user}/{next(patched)}", json={"tags": ["patched"]})
+
+    def delete() -> Awaitable[httpx.Response]:
+        return memory.delete(f"/memories/{user}/{next(doomed)}")
+
+    # The first search after a restart reads every page once: restart memory, then time it
+    # through both sidecars, as chat would meet it.
+    for app in stack.replicas("memory"):
+        stack.stop_app(app)
+        stack.start_app(app)
     first = time.perf_counter()
-    async with httpx.AsyncClient(base_url=app_url, headers=app_auth, timeout=120) as direct:
-        (
-            await direct.get(f"/memories/{user}/search", params={"q": "music", "k": 5})
-        ).raise_for_status()
+    (await search()).raise_for_status()
     cold_search = (time.perf_counter() - first) * 1000
     return {
+        "search_first_after_restart_ms": round(cold_search, 1),
         "list": summary(await timed(listing, n), base_p50),
-        "search_cold_direct_ms": round(cold_search, 1),
+        "list_filtered": summary(await timed(filtered, n), base_p50),
         "search": summary(await timed(search, n), base_p50),
         "create": summary(await timed(create, n), base_p50),
-        # Searches interleaved with creates: each create changes the index, so each search
-        # refreshes its cached corpus (loading only the new memory).
+        "patch": summary(await timed(patch, n_patch), base_p50),
+        "delete": summary(await timed(delete, n_delete), base_p50),
+        # Searches interleaved with creates: each create changes the head, so each search
+        # refreshes the user's tail segment (loading only the new memory).
         "search_after_each_create": summary(await timed_pairs(create, search, n // 2), base_p50),
         "throughput_rps_c16": {
             "list": await throughput(listing, 4 * n, 16),
             "search": await throughput(search, 2 * n, 16),
             "create": await throughput(create, 2 * n, 16),
         },
+    }
+
+
+def stream_length(stack: Stack, topic: str) -> int:
+    """Entries in the broker's stream for ``topic`` (pubsub.redis: one stream per topic)."""
+    import valkey
+
+    client = valkey.Valkey(host="127.0.0.1", port=stack.broker_port, socket_timeout=5)
+    try:
+        return int(client.xlen(topic))  # type: ignore[arg-type]
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
+async def measure_import(stack: Stack, memory: httpx.AsyncClient, count: int) -> dict[str, Any]:
+    """``count`` memories through ``POST /memories/{user}:batch`` (500 per request, two
+    requests at a time), and how long until their events were all on the topic."""
+    user = f"bench-import-{uuid.uuid4().hex[:6]}"
+    before = stream_length(stack, "memory-events")
+    batches = [
+        [{"kind": "semantic", "content": synthetic(i)} for i in range(s, min(count, s + 500))]
+        for s in range(0, count, 500)
+    ]
+    limit = asyncio.Semaphore(2)
+    began = time.perf_counter()
+
+    async def send(items: list[dict[str, Any]]) -> int:
+        async with limit:
+            response = await memory.post(f"/memories/{user}:batch", json={"items": items})
+            response.raise_for_status()
+            return int(response.json()["created"])
+
+    created = sum(await asyncio.gather(*(send(b) for b in batches)))
+    stored = time.perf_counter() - began
+    while stream_length(stack, "memory-events") - before < count:
+        if time.perf_counter() - began > 900:
+            break
+        await asyncio.sleep(1)
+    announced = time.perf_counter() - began
+    return {
+        "count": count,
+        "created": created,
+        "stored_seconds": round(stored, 1),
+        "announced_seconds": round(announced, 1),
     }
 
 
@@ -233,13 +316,14 @@ def write_results(name: str, results: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000, 100000])
     parser.add_argument("--n", type=int, default=100, help="sequential calls per operation")
+    parser.add_argument("--import-size", type=int, default=10_000)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="memory-bench-"))
-    env = {"MAX_MEMORIES_PER_USER": str(2 * max(args.sizes) + 10 * args.n)}
+    env = {"MAX_MEMORIES_PER_USER": str(max([*args.sizes, args.import_size]) + 10 * args.n)}
     with running_stack("embedded", workdir, env=env, ports=BENCH_PORTS, replicas=1) as stack:
-        results = asyncio.run(measure(stack, args.sizes, args.n))
+        results = asyncio.run(measure(stack, args.sizes, args.n, args.import_size))
     write_results("memory", results)
 
 
