@@ -35,6 +35,7 @@ from memory.data.layout import (
     head_key,
     memory_key,
     paginate,
+    ref_of,
 )
 from memory.models.memory import MemoryKind, MemorySource, StoredMemory
 from memory.services.embedding import load_default_embedder
@@ -105,28 +106,38 @@ async def seed(stack: Stack, user: str, count: int) -> tuple[float, list[str]]:
         )
         for i in range(count)
     ]  # fmt: skip
-    pages = list(paginate(user, memories, first_no=0))
+    pages = list(paginate(user, [m.model_dump(mode="json") for m in memories], first_no=0))
     tail = []
-    if pages and len(pages[-1].memories) < PAGE_MAX_ENTRIES:
-        tail = [entry_for(m) for m in pages.pop().memories]
+    if pages and len(pages[-1]["memories"]) < PAGE_MAX_ENTRIES:
+        tail = [entry_for(m) for m in memories[-len(pages.pop()["memories"]) :]]
     head = MemoryHead(
         user_id=user, version=1, count=count, next_page=len(pages),
-        pages=[p.ref() for p in pages], tail=tail,
+        pages=[ref_of(p) for p in pages], tail=tail,
     )  # fmt: skip
     items = [(memory_key(user, str(m.id)), m.model_dump(mode="json")) for m in memories]
-    items += [(p.ref().key(user), p.model_dump(mode="json")) for p in pages]
+    items += [(ref_of(p).key(user), p) for p in pages]
     items.append((head_key(user), head.model_dump(mode="json")))
     url = f"{stack.sidecar(stack.ports.memory)}/v1.0/state/memory-state"
-    limit = asyncio.Semaphore(4)
+    limit = asyncio.Semaphore(1)  # one SQLite writer: parallel 2 MB writes only wait on its lock
     async with httpx.AsyncClient(headers=stack.auth, timeout=300) as http:
 
         async def save(chunk: list[tuple[str, Any]]) -> None:
             async with limit:
                 body = [{"key": k, "value": v} for k, v in chunk]
-                (await http.post(url, json=body)).raise_for_status()
+                response = await http.post(url, json=body)
+                if not response.is_success:
+                    raise RuntimeError(f"seeding failed: {response.status_code} {response.text}")
 
-        size = 200
-        await asyncio.gather(*(save(items[i : i + size]) for i in range(0, len(items), size)))
+        chunks: list[list[tuple[str, Any]]] = [[]]
+        size = 0
+        for item in items:  # requests under daprd's 4 MiB body limit
+            bytes_ = len(json.dumps(item[1]))
+            if chunks[-1] and size + bytes_ > 2 * 1024 * 1024:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(item)
+            size += bytes_
+        await asyncio.gather(*(save(c) for c in chunks))
     return time.perf_counter() - started, [str(m.id) for m in memories]
 
 

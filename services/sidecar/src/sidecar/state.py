@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 import httpx
+import orjson
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -90,7 +91,9 @@ class StateStore:
         )
         if response.status_code == httpx.codes.NO_CONTENT or not response.content:
             return StateEntry(key=key, value=None, etag=None)
-        return StateEntry(key=key, value=response.json(), etag=response.headers.get("etag"))
+        return StateEntry(
+            key=key, value=orjson.loads(response.content), etag=response.headers.get("etag")
+        )
 
     async def get_many(self, keys: Sequence[str]) -> list[StateEntry]:
         """Read several keys in one call, in the order given."""
@@ -99,7 +102,7 @@ class StateStore:
         response = await self._request(
             "POST", f"{self._base}/bulk", json={"keys": list(keys), "parallelism": 8}
         )
-        by_key = {item["key"]: item for item in response.json()}
+        by_key = {item["key"]: item for item in orjson.loads(response.content)}
         entries = []
         for key in keys:
             item = by_key.get(key, {})
@@ -146,7 +149,17 @@ class StateStore:
             body["metadata"] = metadata
         await self._request("POST", f"{self._base}/transaction", json=body)
 
-    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+    async def _request(
+        self, method: str, url: str, *, json: Any = None, **kwargs: Any
+    ) -> httpx.Response:
+        """One call to the sidecar's state API; JSON bodies are encoded with orjson (several
+        times faster than the standard library on the large page documents)."""
+        if json is not None:
+            kwargs["content"] = orjson.dumps(json)
+            kwargs["headers"] = {
+                **(kwargs.get("headers") or {}),
+                "content-type": "application/json",
+            }
         try:
             response = await self._http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:

@@ -5,7 +5,7 @@ Keys (daprd prefixes them with the app id; docs/memory.md has the sizes):
 - ``memory:<user>:<id>``: one ``StoredMemory`` per memory (its upsert is the memory's event).
 - ``head:<user>``: the ``MemoryHead``: version, count, the list of sealed pages (``PageRef``)
   and the *tail*: index entries of the newest memories, not sealed into a page yet.
-- ``page:<user>:<no>:<gen>``: a sealed ``MemoryPage``: up to ``PAGE_MAX_ENTRIES`` whole
+- ``page:<user>:<no>:<gen>``: a sealed page (``page_value``): up to ``PAGE_MAX_ENTRIES`` whole
   memories (with their embeddings), oldest first, at most ``PAGE_MAX_BYTES`` of JSON.
 
 A user's memories are ordered by *position* ``(created_at, id)``; the user's actor stamps
@@ -27,11 +27,11 @@ Everything here is pure: the repository (memory.data.repository) does the I/O.
 from __future__ import annotations
 
 import bisect
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, Field
 
 from memory.models.memory import StoredMemory
@@ -41,6 +41,8 @@ PAGE_MAX_ENTRIES = 128
 #: A page's JSON stays under this (daprd's request body limit is 4 MiB): a memory is at most
 #: ~32 KB of JSON (4,000 characters escaped, 16 tags, its vector), so a page holds at least 32.
 PAGE_MAX_BYTES = 1024 * 1024
+#: What the memories of a page may take (the rest is the page's few other fields).
+PAGE_BUDGET = PAGE_MAX_BYTES - 256
 #: A page left with fewer memories than this (after deletes) is merged into a neighbour.
 PAGE_MERGE_BELOW = PAGE_MAX_ENTRIES // 4
 #: How many new pages one write may seal at most (bounds the keys erasure has to sweep for).
@@ -64,8 +66,8 @@ def page_key(user_id: str, no: int, gen: int) -> str:
 
 
 def json_size(value: object) -> int:
-    """Bytes of ``value`` as JSON with every non-ASCII character escaped (the largest form)."""
-    return len(json.dumps(value, separators=(",", ":")))
+    """Bytes of ``value`` as the JSON the services send (orjson, UTF-8)."""
+    return len(orjson.dumps(value))
 
 
 class IndexEntry(BaseModel):
@@ -119,22 +121,31 @@ class PageRef(BaseModel):
         return (self.last, self.last_id)
 
 
-class MemoryPage(BaseModel):
-    """A sealed page: whole memories, oldest first (live ones only)."""
+#: A page document as stored: ``{"schema_version": "2", "user_id", "no", "gen", "memories":
+#: [StoredMemory JSON, oldest first]}``. Pages are handled as plain JSON (no model): a page is
+#: read and written whole on the write path, and validating 128 memories each time showed up
+#: as the largest cost in the profile (docs/benchmarks.md).
+Json = dict[str, Any]
 
-    schema_version: Literal["2"] = "2"
-    user_id: str
-    no: int
-    gen: int
-    memories: list[StoredMemory]
 
-    def ref(self) -> PageRef:
-        first, last = self.memories[0], self.memories[-1]
-        return PageRef(
-            no=self.no, gen=self.gen, count=len(self.memories),
-            first=first.created_at, first_id=str(first.id),
-            last=last.created_at, last_id=str(last.id),
-        )  # fmt: skip
+def page_value(user_id: str, no: int, gen: int, memories: list[Json]) -> Json:
+    return {"schema_version": "2", "user_id": user_id, "no": no, "gen": gen, "memories": memories}
+
+
+def ref_of(page: Json) -> PageRef:
+    """The head's entry for a page document."""
+    memories = page["memories"]
+    first, last = memories[0], memories[-1]
+    return PageRef(
+        no=page["no"], gen=page["gen"], count=len(memories),
+        first=first["created_at"], first_id=first["id"],
+        last=last["created_at"], last_id=last["id"],
+    )  # fmt: skip
+
+
+def raw_position(memory: Json) -> Position:
+    """The position of a memory given as stored JSON."""
+    return (datetime.fromisoformat(memory["created_at"]), str(memory["id"]))
 
 
 class MemoryHead(BaseModel):
@@ -193,27 +204,23 @@ def stamp(memories: Sequence[StoredMemory], after: datetime | None) -> list[Stor
     return stamped
 
 
-def paginate(
-    user_id: str, memories: Iterable[StoredMemory], *, first_no: int
-) -> Iterator[MemoryPage]:
-    """Seal ``memories`` (oldest first) into pages numbered from ``first_no``, each within
-    ``PAGE_MAX_ENTRIES`` and ``PAGE_MAX_BYTES``."""
-    chunk: list[StoredMemory] = []
+def paginate(user_id: str, memories: Iterable[Json], *, first_no: int) -> Iterator[Json]:
+    """Seal ``memories`` (stored JSON, oldest first) into page documents numbered from
+    ``first_no``, each within ``PAGE_MAX_ENTRIES`` and ``PAGE_MAX_BYTES``."""
+    chunk: list[Json] = []
     size = 0
     no = first_no
     for memory in memories:
-        bytes_ = json_size(memory.model_dump(mode="json")) + 1
-        if chunk and (len(chunk) == PAGE_MAX_ENTRIES or size + bytes_ > PAGE_MAX_BYTES - 256):
-            yield MemoryPage(user_id=user_id, no=no, gen=1, memories=chunk)
+        bytes_ = json_size(memory) + 1
+        if chunk and (len(chunk) == PAGE_MAX_ENTRIES or size + bytes_ > PAGE_BUDGET):
+            yield page_value(user_id, no, 1, chunk)
             no, chunk, size = no + 1, [], 0
         chunk.append(memory)
         size += bytes_
     if chunk:
-        yield MemoryPage(user_id=user_id, no=no, gen=1, memories=chunk)
+        yield page_value(user_id, no, 1, chunk)
 
 
-def page_fits(memories: Sequence[StoredMemory]) -> bool:
-    """Whether these memories fit in one page."""
-    if len(memories) > PAGE_MAX_ENTRIES:
-        return False
-    return sum(json_size(m.model_dump(mode="json")) + 1 for m in memories) <= PAGE_MAX_BYTES - 256
+def page_fits(memories: Sequence[Json]) -> bool:
+    """Whether these memories (stored JSON) fit in one page."""
+    return len(memories) <= PAGE_MAX_ENTRIES and json_size(memories) <= PAGE_BUDGET

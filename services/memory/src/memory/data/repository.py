@@ -21,7 +21,6 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -30,16 +29,19 @@ from memory.data.layout import (
     PAGE_MAX_ENTRIES,
     PAGE_MERGE_BELOW,
     IndexEntry,
+    Json,
     MemoryHead,
-    MemoryPage,
     PageRef,
     entry_for,
     head_key,
     memory_key,
     page_fits,
     page_key,
+    page_value,
     paginate,
     position_of,
+    raw_position,
+    ref_of,
     stamp,
 )
 from memory.models.events import EventType, IndexUpdated, UserForgotten
@@ -52,6 +54,8 @@ logger = logging.getLogger(__name__)
 JSON = "application/json"
 BULK_CHUNK = 250
 BULK_PARALLEL = 4
+#: Pages per bulk read (each up to 1 MiB).
+PAGES_PER_READ = 4
 #: Memory documents erased per transaction when a user is forgotten (keeps each transaction's
 #: request far below daprd's 4 MiB body limit).
 FORGET_CHUNK = 2_000
@@ -73,7 +77,7 @@ class PageChange(BaseModel):
 
     pages: list[PageRef]
     next_page: int
-    saves: list[MemoryPage] = []
+    saves: list[Json] = []
     deletes: list[str] = []
 
 
@@ -106,19 +110,11 @@ class MemoryRepository:
             return MemoryHead(user_id=user_id), None
         return MemoryHead.model_validate(entry.value), entry.etag
 
-    async def read_pages(self, user_id: str, refs: Sequence[PageRef]) -> list[MemoryPage]:
-        """The pages ``refs`` name, in that order. Raises PageMissing if one was replaced
-        since its head was read (read the head again)."""
-        entries = await self._read_many([r.key(user_id) for r in refs])
-        missing = [e.key for e in entries if e.value is None]
-        if missing:
-            raise PageMissing(missing[0])
-        return [MemoryPage.model_validate(e.value) for e in entries]
-
-    async def read_page_values(self, user_id: str, refs: Sequence[PageRef]) -> list[dict[str, Any]]:
-        """Like ``read_pages`` but the raw JSON values, unvalidated (for caches that keep
-        thousands of memories and read only a few fields of most)."""
-        entries = await self._read_many([r.key(user_id) for r in refs])
+    async def read_pages(self, user_id: str, refs: Sequence[PageRef]) -> list[Json]:
+        """The page documents ``refs`` name, in that order (memory.data.layout.page_value).
+        Raises PageMissing if one was replaced since its head was read (read the head
+        again)."""
+        entries = await self._read_many([r.key(user_id) for r in refs], chunk=PAGES_PER_READ)
         missing = [e.key for e in entries if e.value is None]
         if missing:
             raise PageMissing(missing[0])
@@ -134,13 +130,21 @@ class MemoryRepository:
 
     async def get_many(self, user_id: str, ids: Sequence[str]) -> list[StoredMemory]:
         """Live memories for ``ids``, in that order (missing ones left out)."""
-        entries = await self._read_many([memory_key(user_id, i) for i in ids])
-        found = (StoredMemory.model_validate(e.value) for e in entries if e.value is not None)
-        return [m for m in found if m.deleted_at is None]
+        return [StoredMemory.model_validate(v) for v in await self.get_many_values(user_id, ids)]
 
-    async def _read_many(self, keys: Sequence[str]) -> list[StateEntry]:
+    async def get_many_values(self, user_id: str, ids: Sequence[str]) -> list[Json]:
+        """Like ``get_many``, as the stored JSON (no validation: callers that only read a few
+        fields, or build the public model, skip validating the embeddings)."""
+        entries = await self._read_many([memory_key(user_id, i) for i in ids])
+        return [
+            e.value for e in entries
+            if isinstance(e.value, dict) and e.value.get("deleted_at") is None
+            and e.value.get("user_id") == user_id
+        ]  # fmt: skip
+
+    async def _read_many(self, keys: Sequence[str], *, chunk: int = BULK_CHUNK) -> list[StateEntry]:
         """Bulk reads, as several requests a few at a time when there are many keys."""
-        chunks = [keys[i : i + BULK_CHUNK] for i in range(0, len(keys), BULK_CHUNK)]
+        chunks = [keys[i : i + chunk] for i in range(0, len(keys), chunk)]
         limit = asyncio.Semaphore(BULK_PARALLEL)
 
         async def read(chunk: Sequence[str]) -> list[StateEntry]:
@@ -200,13 +204,15 @@ class MemoryRepository:
             tail = [*head.tail, *(entry_for(m) for m in fresh)]
             change = PageChange(pages=head.pages, next_page=head.next_page)
             if len(tail) >= PAGE_MAX_ENTRIES:  # seal the tail into pages
-                earlier = await self.get_many(user_id, [e.id for e in head.tail])
-                sealed = list(paginate(user_id, [*earlier, *fresh], first_no=head.next_page))
+                earlier = await self.get_many_values(user_id, [e.id for e in head.tail])
+                dumped = [m.model_dump(mode="json") for m in fresh]
+                sealed = list(paginate(user_id, [*earlier, *dumped], first_no=head.next_page))
                 tail = []
-                if len(sealed[-1].memories) < PAGE_MAX_ENTRIES:  # the remainder stays
-                    tail = [entry_for(m) for m in sealed.pop().memories]
+                if len(sealed[-1]["memories"]) < PAGE_MAX_ENTRIES:  # the remainder stays
+                    remainder = {m["id"] for m in sealed.pop()["memories"]}
+                    tail = [e for e in [*head.tail, *map(entry_for, fresh)] if e.id in remainder]
                 change = PageChange(
-                    pages=[*head.pages, *(p.ref() for p in sealed)],
+                    pages=[*head.pages, *map(ref_of, sealed)],
                     next_page=head.next_page + len(sealed),
                     saves=sealed,
                 )
@@ -293,9 +299,9 @@ class MemoryRepository:
                 chunk.append(ref)
             pages = await self.read_pages(user_id, chunk)
             ops = [
-                StateOp(key=memory_key(user_id, str(m.id)), operation="delete")
+                StateOp(key=memory_key(user_id, str(m["id"])), operation="delete")
                 for page in pages
-                for m in page.memories
+                for m in page["memories"]
             ]
             ops += [
                 StateOp(key=page_key(user_id, r.no, gen), operation="delete")
@@ -341,14 +347,14 @@ class MemoryRepository:
                 return False
             head_entry = await self._store.get(head_key(user_id))
             ids = [str(e["id"]) for e in reversed(legacy.value.get("entries", []))]
-            memories = sorted(await self.get_many(user_id, ids), key=position_of)
+            memories = sorted(await self.get_many_values(user_id, ids), key=raw_position)
             sealed = list(paginate(user_id, memories, first_no=0))
             head = MemoryHead(
                 user_id=user_id,
                 version=int(legacy.value.get("version", 0)) + 1,
                 count=len(memories),
                 next_page=len(sealed),
-                pages=[p.ref() for p in sealed],
+                pages=[ref_of(p) for p in sealed],
             )
             if head_entry.value is not None:  # a head from a crashed migration: replace it
                 head = head.model_copy(
@@ -421,12 +427,12 @@ class MemoryRepository:
         user_id = head.user_id
         ref = head.pages[at]
         (page,) = await self.read_pages(user_id, [ref])
-        memories: list[StoredMemory] = []
-        for m in page.memories:
-            if str(m.id) != memory_id:
+        memories: list[Json] = []
+        for m in page["memories"]:
+            if m["id"] != memory_id:
                 memories.append(m)
             elif updated is not None:
-                memories.append(updated)
+                memories.append(updated.model_dump(mode="json"))
         before, after = head.pages[:at], head.pages[at + 1 :]
         deletes = [ref.key(user_id)]
         if not memories:
@@ -437,12 +443,13 @@ class MemoryRepository:
             small = min(len(memories), neighbour[0].count) < PAGE_MERGE_BELOW
             if small and len(memories) + neighbour[0].count <= PAGE_MAX_ENTRIES:
                 (other,) = await self.read_pages(user_id, neighbour)
-                merged = [*other.memories, *memories] if older else [*memories, *other.memories]
+                theirs = other["memories"]
+                merged = [*theirs, *memories] if older else [*memories, *theirs]
                 if not page_fits(merged):
                     continue
-                page = MemoryPage(user_id=user_id, no=other.no, gen=other.gen + 1, memories=merged)
-                pages = [*before[:-1], page.ref(), *after] if older else [
-                    *before, page.ref(), *after[1:]
+                page = page_value(user_id, other["no"], other["gen"] + 1, merged)
+                pages = [*before[:-1], ref_of(page), *after] if older else [
+                    *before, ref_of(page), *after[1:]
                 ]  # fmt: skip
                 return PageChange(
                     pages=pages,
@@ -451,30 +458,30 @@ class MemoryRepository:
                     deletes=[*deletes, neighbour[0].key(user_id)],
                 )
         if page_fits(memories):
-            page = MemoryPage(user_id=user_id, no=ref.no, gen=ref.gen + 1, memories=memories)
+            page = page_value(user_id, ref.no, ref.gen + 1, memories)
             return PageChange(
-                pages=[*before, page.ref(), *after],
+                pages=[*before, ref_of(page), *after],
                 next_page=head.next_page,
                 saves=[page],
                 deletes=deletes,
             )
         split = list(paginate(user_id, memories, first_no=head.next_page))
         return PageChange(
-            pages=[*before, *(p.ref() for p in split), *after],
+            pages=[*before, *map(ref_of, split), *after],
             next_page=head.next_page + len(split),
             saves=split,
             deletes=deletes,
         )
 
-    async def _save_pages(self, pages: Sequence[MemoryPage]) -> None:
+    async def _save_pages(self, pages: Sequence[Json]) -> None:
         """Write new page generations (last-write: a key left by a crashed write is reused)."""
         limit = asyncio.Semaphore(BULK_PARALLEL)
 
-        async def save(page: MemoryPage) -> None:
+        async def save(page: Json) -> None:
             async with limit:
                 await self._store.save(
-                    page.ref().key(page.user_id),
-                    page.model_dump(mode="json"),
+                    page_key(page["user_id"], page["no"], page["gen"]),
+                    page,
                     etag=None,
                     first_write=False,
                 )

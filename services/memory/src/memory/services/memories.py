@@ -282,11 +282,10 @@ class MemoryService:
         else:
             raise ConcurrencyConflict("memories kept changing while they were listed")
         page = picked[:limit]
+        tail_ids = [item for _, item in page if isinstance(item, str)]
         docs = {
-            str(m.id): m.public()
-            for m in await self._repository.get_many(
-                user_id, [item for _, item in page if isinstance(item, str)]
-            )
+            str(v["id"]): Memory.model_validate(v)
+            for v in await self._repository.get_many_values(user_id, tail_ids)
         }
         items = [
             docs.get(item) if isinstance(item, str) else Memory.model_validate(item)
@@ -341,7 +340,7 @@ class MemoryService:
             return [s for s in (cache.get(k) for k in keys) if s is not None]
         async with cache.lock(user_id):
             missing = [r for r, k in zip(refs, keys, strict=True) if cache.get(k) is None]
-            values = await self._repository.read_page_values(user_id, missing)
+            values = await self._repository.read_pages(user_id, missing)
             built = await self._on_cpu(self._build_pages, values)
             for ref, segment in zip(missing, built, strict=True):
                 cache.put(ref.key(user_id), segment)
@@ -367,9 +366,7 @@ class MemoryService:
             wanted = [(e.id, e.version) for e in head.tail]
             rows = previous.rows_by_id if previous is not None else {}
             stale = [i for i, v in wanted if rows.get(i, (0, 0))[0] != v]
-            loaded = [
-                m.model_dump(mode="json") for m in await self._repository.get_many(user_id, stale)
-            ]
+            loaded = await self._repository.get_many_values(user_id, stale)
             segment = await self._on_cpu(
                 refresh_tail, previous, head.version, wanted, loaded, self._runtime.embedder
             )
