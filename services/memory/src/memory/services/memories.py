@@ -261,7 +261,7 @@ class MemoryService:
 
         for _ in range(READ_ATTEMPTS):
             head = await self._head(user_id)
-            picked: list[tuple[Position, str | dict[str, Any]]] = []
+            picked: list[tuple[Position, str | tuple[Segment, int]]] = []
             for entry in reversed(head.tail):
                 if len(picked) > limit:
                     break
@@ -272,10 +272,10 @@ class MemoryService:
                 while len(picked) <= limit and older:
                     group, older = older[:LIST_PAGES_AT_ONCE], older[LIST_PAGES_AT_ONCE:]
                     for segment in await self._page_segments(user_id, group):
-                        for record in reversed(segment.records):
-                            position = (datetime.fromisoformat(record["created_at"]), record["id"])
-                            if matches(position, record["kind"], record.get("tags", ())):
-                                picked.append((position, record))
+                        for row in range(len(segment) - 1, -1, -1):
+                            position = segment.positions[row]
+                            if matches(position, segment.kinds[row], segment.tags[row]):
+                                picked.append((position, (segment, row)))
             except PageMissing:
                 continue
             break
@@ -288,8 +288,7 @@ class MemoryService:
             for v in await self._repository.get_many_values(user_id, tail_ids)
         }
         items = [
-            docs.get(item) if isinstance(item, str) else Memory.model_validate(item)
-            for _, item in page
+            docs.get(item) if isinstance(item, str) else item[0].memory(item[1]) for _, item in page
         ]
         return MemoryPage(
             user_id=user_id,
