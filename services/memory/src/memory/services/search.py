@@ -3,7 +3,6 @@ keyword overlap; keyword overlap alone when no embedder is installed."""
 
 from __future__ import annotations
 
-import base64
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import orjson
+import pybase64
 from numpy.typing import NDArray
 
 from memory.models.memory import Memory, SearchHit, StoredEmbedding
@@ -41,7 +41,7 @@ def terms(text: str) -> set[str]:
 
 def encode_vector(vector: NDArray[np.float32], model: str) -> StoredEmbedding:
     data = np.asarray(vector, dtype="<f4").tobytes()
-    return StoredEmbedding(model=model, vector=base64.b64encode(data).decode("ascii"))
+    return StoredEmbedding(model=model, vector=pybase64.b64encode(data).decode("ascii"))
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,30 @@ class Segment:
         return {i: (v, row) for row, (i, v) in enumerate(zip(self.ids, self.versions, strict=True))}
 
 
+def decode_vectors(
+    stored: Sequence[dict[str, Any] | None], embedder: TextEmbedder
+) -> tuple[NDArray[np.float32], list[int]]:
+    """The stored vectors as one (n, d) matrix, and the rows without a usable one (none
+    stored, or stored by another model). A float32 vector of d = 384 is 1,536 bytes, whose
+    base64 has no padding, so all of them decode as one string (one call, not one per row),
+    with pybase64 (SIMD; the standard library's decoder took 110 ms for 10,000 vectors)."""
+    d = embedder.dimension
+    matrix = np.zeros((len(stored), d), dtype=np.float32)
+    rows = [
+        i for i, e in enumerate(stored)
+        if e is not None and e.get("model") == embedder.model_name
+        and len(e.get("vector", "")) == 4 * ((4 * d + 2) // 3)
+    ]  # fmt: skip
+    if rows and (4 * d) % 3 == 0:
+        joined = "".join(stored[i]["vector"] for i in rows)  # type: ignore[index]
+        matrix[rows] = np.frombuffer(pybase64.b64decode(joined), dtype="<f4").reshape(-1, d)
+    else:
+        for i in rows:
+            matrix[i] = np.frombuffer(pybase64.b64decode(stored[i]["vector"]), dtype="<f4")  # type: ignore[index]
+    usable = set(rows)
+    return matrix, [i for i in range(len(stored)) if i not in usable]
+
+
 def build_segment(
     memories: Sequence[dict[str, Any]],
     embedder: TextEmbedder | None,
@@ -84,9 +108,10 @@ def build_segment(
     version: int = 0,
     vectors: NDArray[np.float32] | None = None,
 ) -> Segment:
-    """A segment from memories' JSON (as stored, with embeddings). Vectors stored by another
-    model, or none (written while embeddings were not installed), are embedded in memory;
-    ``vectors`` given (rows of these memories) are used as they are."""
+    """A segment from memories' JSON (as stored, with embeddings; the dicts are consumed: their
+    ``embedding`` is taken out). Vectors stored by another model, or none (written while
+    embeddings were not installed), are embedded in memory; ``vectors`` given (rows of these
+    memories) are used as they are."""
     columns: dict[str, list[Any]] = {k: [] for k in ("ids", "versions", "positions", "kinds")}
     tags: list[tuple[str, ...]] = []
     blobs: list[bytes] = []
@@ -99,19 +124,13 @@ def build_segment(
         columns["positions"].append((datetime.fromisoformat(memory["created_at"]), memory_id))
         columns["kinds"].append(memory["kind"])
         tags.append(tuple(memory.get("tags", ())))
-        blobs.append(orjson.dumps({k: v for k, v in memory.items() if k != "embedding"}))
-        stored.append(memory.get("embedding"))
+        stored.append(memory.pop("embedding", None))
+        blobs.append(orjson.dumps(memory))
         for term in terms(memory["content"]) | terms(" ".join(tags[-1])):
             postings.setdefault(term, []).append(row)
     index = {t: np.asarray(rows, dtype=np.int32) for t, rows in postings.items()}
     if embedder is not None and vectors is None:
-        vectors = np.zeros((len(blobs), embedder.dimension), dtype=np.float32)
-        missing: list[int] = []
-        for row, embedding in enumerate(stored):
-            if embedding is not None and embedding.get("model") == embedder.model_name:
-                vectors[row] = np.frombuffer(base64.b64decode(embedding["vector"]), dtype="<f4")
-            else:
-                missing.append(row)
+        vectors, missing = decode_vectors(stored, embedder)
         if missing:
             texts = [orjson.loads(blobs[row])["content"] for row in missing]
             vectors[missing] = embedder.embed(texts)
