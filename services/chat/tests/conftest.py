@@ -97,7 +97,7 @@ def service_of() -> Callable[[FastAPI], ChatService]:
         settings: ChatSettings = app.state.settings
         return ChatService(
             store=StateStore(http, settings.state_store),
-            actors=session_actors(ActorClient(http)),
+            actors=session_actors(ActorClient(http), settings),
             memory=memory_client(http, settings),
             settings=settings,
             model=app.state.chat_model,

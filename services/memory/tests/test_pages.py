@@ -256,3 +256,36 @@ async def test_memories_of_the_one_document_layout_are_migrated_on_first_read(
     assert head(fake)["version"] == 8
     more = await import_n(client, 1, start=9_000)
     assert (await list_all(client))[0]["id"] == more[0]["id"]
+
+
+async def test_a_page_that_grows_past_its_byte_limit_is_split(
+    client: httpx.AsyncClient, fake: FakeDaprSidecar
+) -> None:
+    # Control characters are escaped in JSON (6 bytes each): 3,000 of them make a ~18 KB
+    # memory, so a page holds ~55 of them; one grown to 4,000 pushes its page over 1 MiB.
+    big = "\u0001" * 3_000
+    items = [{"kind": "semantic", "content": f"{i}{big}"} for i in range(P)]
+    created = []
+    for first in range(0, P, 64):
+        batch = {"items": items[first : first + 64]}
+        body = (await client.post("/memories/alice:batch", json=batch)).json()
+        created += [r["memory"] for r in body["items"]]
+    before = head(fake)["pages"]
+    assert len(before) >= 2
+    for key in keys(fake, "page:"):
+        value, _ = fake.data[STORE][key]
+        assert json_size(value) < 1024 * 1024
+    full = before[0]
+    victim = created[full["count"] // 2]
+    grown = "\u0001" * 4_000
+    response = await client.patch(f"/memories/alice/{victim['id']}", json={"content": grown})
+    assert response.status_code == 200
+    after = head(fake)["pages"]
+    assert len(after) == len(before) + 1  # the first page was within 6 KB of its limit
+    assert sum(p["count"] for p in after) == sum(p["count"] for p in before)
+    for key in keys(fake, "page:"):
+        value, _ = fake.data[STORE][key]
+        assert json_size(value) < 1024 * 1024
+    listed = await list_all(client)
+    assert [m["id"] for m in listed] == [m["id"] for m in reversed(created)]
+    assert next(m for m in listed if m["id"] == victim["id"])["content"] == grown

@@ -28,7 +28,13 @@ def create_app(settings: ChatSettings | None = None, *, model: Model | None = No
 
     def actors(sidecar: Sidecar) -> dict[type[Actor], ActorFactory]:
         store = StateStore(sidecar.http, resolved.state_store)
-        return chat_actor_factories(SessionRepository(store, outbox=resolved.outbox_enabled))
+        return chat_actor_factories(
+            SessionRepository(
+                store,
+                outbox=resolved.outbox_enabled,
+                max_messages=resolved.max_messages_per_session,
+            )
+        )
 
     async def drain_turns(app: FastAPI) -> None:
         turns: TurnRegistry = app.state.turns

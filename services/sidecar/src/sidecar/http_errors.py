@@ -8,6 +8,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from sidecar.cursors import InvalidCursor
 from sidecar.errors import (
     ActorCallFailed,
     ConcurrencyConflict,
@@ -48,11 +49,18 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
+    # The same shape as FastAPI's validation errors, naming the field.
+    detail = [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Known failures map to 409/503 with a clear body; anything else to a generic 500 with a
+    """Known failures map to 409/422/503 with a clear body; anything else to a generic 500 with a
     request id (the traceback only in the log)."""
     app.add_exception_handler(ConcurrencyConflict, _conflict)
     app.add_exception_handler(StateStoreUnavailable, _unavailable)
     app.add_exception_handler(InvocationFailed, _unavailable)
     app.add_exception_handler(ActorCallFailed, _unavailable)
+    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(Exception, _unexpected)

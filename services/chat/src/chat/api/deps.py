@@ -38,7 +38,7 @@ def get_chat_service(
     registry: TurnRegistry = request.app.state.turns
     return ChatService(
         store=store,
-        actors=session_actors(ActorClient(sidecar.http)),
+        actors=session_actors(ActorClient(sidecar.http), settings),
         registry=registry,
         memory=memory_client(sidecar.http, settings),
         settings=settings,

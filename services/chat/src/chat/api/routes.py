@@ -21,6 +21,13 @@ from chat.models.chat import ChatRequest, ChatResponse
 from chat.models.memory import MemoryList
 from chat.models.sessions import SessionCreated, SessionDeleted, SessionHistory, SessionList
 from chat.services.agent import AGENT_DESCRIPTION, AGENT_NAME, TOOLS
+from chat.services.chat import (
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_SESSIONS_LIMIT,
+    MAX_HISTORY_LIMIT,
+    MAX_SESSIONS_LIMIT,
+    HistoryOrder,
+)
 from sidecar.errors import InvocationFailed
 from sidecar.health import Readiness, health_router
 
@@ -59,17 +66,33 @@ async def create_session(*, user_id: AuthorizedUserId, service: ChatServiceDep) 
 
 
 @router.get("/users/{user_id}/sessions", tags=["sessions"])
-async def list_sessions(*, user_id: AuthorizedUserId, service: ChatServiceDep) -> SessionList:
-    """The user's sessions, most recently active first."""
-    return await service.list_sessions(user_id=user_id)
+async def list_sessions(
+    *,
+    user_id: AuthorizedUserId,
+    service: ChatServiceDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_SESSIONS_LIMIT)] = DEFAULT_SESSIONS_LIMIT,
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
+) -> SessionList:
+    """The user's sessions, newest (most recently created) first, each with its last
+    activity; pages continue with ``next_cursor``."""
+    return await service.list_sessions(user_id=user_id, limit=limit, cursor=cursor)
 
 
 @router.get("/users/{user_id}/sessions/{session_id}/history", tags=["sessions"])
 async def session_history(
-    *, user_id: AuthorizedUserId, session_id: SessionIdPath, service: ChatServiceDep
+    *,
+    user_id: AuthorizedUserId,
+    session_id: SessionIdPath,
+    service: ChatServiceDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_HISTORY_LIMIT)] = DEFAULT_HISTORY_LIMIT,
+    order: HistoryOrder = "oldest",
+    cursor: Annotated[str | None, Query(max_length=256)] = None,
 ) -> SessionHistory:
-    """Every message of the session, oldest first. Another user's session is a 404."""
-    return await service.history(user_id=user_id, session_id=session_id)
+    """The session's messages, ``limit`` at a time, ``oldest`` first (the default) or
+    ``newest`` first; pages continue with ``next_cursor``. Another user's session is a 404."""
+    return await service.history(
+        user_id=user_id, session_id=session_id, limit=limit, order=order, cursor=cursor
+    )
 
 
 @router.delete("/users/{user_id}/sessions/{session_id}", tags=["sessions"])

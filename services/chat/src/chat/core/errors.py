@@ -10,6 +10,7 @@ from chat.core.exceptions import (
     ModelFailed,
     SessionBusy,
     SessionDeleted,
+    SessionFull,
     SessionNotFound,
     Unauthenticated,
 )
@@ -26,6 +27,10 @@ async def _session_busy(_: Request, exc: Exception) -> JSONResponse:
 
 async def _session_deleted(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("session_deleted", str(exc)), status_code=410)
+
+
+async def _session_full(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("session_full", str(exc)), status_code=409)
 
 
 async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
@@ -49,6 +54,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SessionNotFound, _session_not_found)
     app.add_exception_handler(SessionBusy, _session_busy)
     app.add_exception_handler(SessionDeleted, _session_deleted)
+    app.add_exception_handler(SessionFull, _session_full)
     app.add_exception_handler(ModelFailed, _model_failed)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)

@@ -25,6 +25,17 @@ class SessionDeleted(Exception):
         self.session_id = session_id
 
 
+class SessionFull(Exception):
+    """The session holds ``MAX_MESSAGES_PER_SESSION`` messages: HTTP 409 ``session_full``
+    before the model is called, nothing written. A new session continues the conversation."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this session has reached its limit of {limit} messages; start a new session"
+        )
+        self.limit = limit
+
+
 class ModelFailed(RuntimeError):
     """The model (or a tool) failed during a turn."""
 

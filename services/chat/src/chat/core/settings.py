@@ -37,6 +37,9 @@ class ChatSettings(SidecarSettings):
     max_message_chars: int = Field(default=8000, ge=1, le=100_000)
     # Past messages of the session given to the model each turn.
     history_window: int = Field(default=20, ge=0, le=500)
+    # A session holds at most this many messages (two per turn); past it, 409 session_full.
+    # Bounds the session head's list of page sizes (~8 KB at 100,000).
+    max_messages_per_session: int = Field(default=100_000, ge=2, le=1_000_000)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     # Double texting: what a message does when the session is busy with another turn, unless
     # the request says (`multitask_strategy`): "enqueue" runs after it, "reject" answers 409,

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from dapr.actor import Actor, ActorInterface
 from dapr.actor.runtime.context import ActorRuntimeContext
 
-from chat.core.exceptions import SessionDeleted
+from chat.core.exceptions import SessionDeleted, SessionFull
 from chat.data.sessions import SessionRepository, summary_of
 from chat.models.chat import MultitaskStrategy
 from chat.models.events import ConversationTurn
@@ -37,7 +37,10 @@ from sidecar.actors import ACTOR_ERRORS, ActorClient, actor_method, actor_reply
 
 SESSION_ACTOR = "ChatSession"  # the class names below: Dapr names actor types after the class
 USER_ACTOR = "ChatUser"
-_DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = ((SessionDeleted, "session_deleted"),)
+_DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
+    (SessionDeleted, "session_deleted"),
+    (SessionFull, "session_full"),
+)
 
 AcquireStatus = Literal["granted", "queued", "busy"]
 RenewStatus = Literal["held", "interrupted", "deleted", "lost"]
@@ -223,7 +226,7 @@ class ChatSession(Actor, ChatSessionInterface):
 
         async def work() -> dict[str, Any]:
             try:
-                document = await self._repository.append_turn(
+                head = await self._repository.append_turn(
                     self._user_id,
                     self._session_id,
                     [HistoryMessage.model_validate(m) for m in request["messages"]],
@@ -232,7 +235,7 @@ class ChatSession(Actor, ChatSessionInterface):
             finally:
                 self._lease.release(request["turn_id"])
             completed = datetime.fromisoformat(request["event"]["completed_at"])
-            return summary_of(document, last_activity=completed).model_dump(mode="json")
+            return summary_of(head, last_activity=completed).model_dump(mode="json")
 
         return await actor_reply(work(), _DOMAIN_ERRORS)
 
@@ -286,8 +289,14 @@ class ChatUser(Actor, ChatUserInterface):
         return await actor_reply(self._repository.touch(self._user_id, summary), _DOMAIN_ERRORS)
 
     async def unlist_session(self, request: dict[str, Any]) -> dict[str, Any]:
-        """``{"session_id"}`` → whether it was listed."""
-        work = self._repository.unlist(self._user_id, request["session_id"])
+        """``{"session_id", "created_at": time | null}`` → whether it was listed (the session's
+        creation time finds it in a sealed page at once; without it every page is searched)."""
+        created = request.get("created_at")
+        work = self._repository.unlist(
+            self._user_id,
+            request["session_id"],
+            None if created is None else datetime.fromisoformat(created),
+        )
         return await actor_reply(work, _DOMAIN_ERRORS)
 
 
@@ -310,9 +319,12 @@ class SessionActors:
     """Calls to the ``ChatSession`` and ``ChatUser`` actors, typed. Every method may raise
     ActorCallFailed (HTTP 503), ConcurrencyConflict or StateStoreUnavailable."""
 
-    def __init__(self, actors: ActorClient) -> None:
+    def __init__(self, actors: ActorClient, *, max_messages: int = 100_000) -> None:
         self._actors = actors
-        self._errors: dict[str, Callable[[str], Exception]] = {**ACTOR_ERRORS}
+        self._errors: dict[str, Callable[[str], Exception]] = {
+            **ACTOR_ERRORS,
+            "session_full": lambda _: SessionFull(max_messages),
+        }
 
     async def _session(
         self, user_id: str, session_id: str, method: str, payload: dict[str, Any]
@@ -390,9 +402,11 @@ class SessionActors:
             )
         )
 
-    async def unlist_session(self, user_id: str, session_id: str) -> bool:
-        return bool(
-            await self._actors.call(
-                USER_ACTOR, user_id, "unlist_session", {"session_id": session_id}
-            )
-        )
+    async def unlist_session(
+        self, user_id: str, session_id: str, created_at: datetime | None = None
+    ) -> bool:
+        payload = {
+            "session_id": session_id,
+            "created_at": None if created_at is None else created_at.isoformat(),
+        }
+        return bool(await self._actors.call(USER_ACTOR, user_id, "unlist_session", payload))

@@ -20,12 +20,18 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from agents import Model, Runner
 from agents.items import ToolCallItem, ToolCallOutputItem
 
-from chat.core.exceptions import ModelFailed, SessionBusy, SessionDeleted, SessionNotFound
+from chat.core.exceptions import (
+    ModelFailed,
+    SessionBusy,
+    SessionDeleted,
+    SessionFull,
+    SessionNotFound,
+)
 from chat.core.settings import ChatSettings
 from chat.data.actors import SessionActors, session_actor_id
 from chat.data.clients.memory import MemoryClient
@@ -50,6 +56,7 @@ from chat.models.sessions import (
 )
 from chat.services.agent import TurnContext, build_agent
 from sidecar.actors import ActorClient
+from sidecar.cursors import InvalidCursor, decode_cursor, encode_cursor
 from sidecar.errors import (
     ConcurrencyConflict,
     InvocationFailed,
@@ -59,6 +66,41 @@ from sidecar.errors import (
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
+
+HistoryOrder = Literal["oldest", "newest"]
+DEFAULT_HISTORY_LIMIT = 100
+MAX_HISTORY_LIMIT = 500
+DEFAULT_SESSIONS_LIMIT = 50
+MAX_SESSIONS_LIMIT = 200
+
+
+def encode_history_cursor(index: int, order: HistoryOrder) -> str:
+    return encode_cursor({"i": index, "o": order})
+
+
+def encode_position_cursor(position: tuple[datetime, str]) -> str:
+    return encode_cursor({"t": position[0].isoformat(), "i": position[1]})
+
+
+def decode_position_cursor(cursor: str) -> tuple[datetime, str]:
+    """The (created_at, id) a list cursor continues before. Raises InvalidCursor."""
+    fields = decode_cursor(cursor)
+    try:
+        return datetime.fromisoformat(fields["t"]), str(fields["i"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidCursor("cursor is not one this API returned") from exc
+
+
+def decode_history_cursor(cursor: str, order: HistoryOrder, total: int) -> int:
+    """The message index a history cursor continues from (0 = the oldest message). Raises
+    InvalidCursor for a cursor of another order or out of range."""
+    fields = decode_cursor(cursor)
+    index = fields.get("i")
+    if fields.get("o") != order or not isinstance(index, int) or not 0 <= index <= total:
+        raise InvalidCursor("cursor is not one this API returned for this order")
+    return index
+
+
 T = TypeVar("T")
 
 # Waiting for a session's turn: poll its actor from this delay, doubling up to the cap; a turn
@@ -80,7 +122,7 @@ class _Turn:
     turn_id: str
     text: str
     started: datetime
-    history: list[HistoryMessage]
+    history: list[HistoryMessage]  # the agent's window: the session's newest messages
     reply: list[str] = field(default_factory=list)
     tools: list[ToolUsed] = field(default_factory=list)
     degraded: bool = False
@@ -220,9 +262,9 @@ async def _finish_regardless(work: Awaitable[T]) -> T:
                 return future.result()
 
 
-def session_actors(actors: ActorClient) -> SessionActors:
+def session_actors(actors: ActorClient, settings: ChatSettings) -> SessionActors:
     """The session and user actors, over the process's actor client."""
-    return SessionActors(actors)
+    return SessionActors(actors, max_messages=settings.max_messages_per_session)
 
 
 class ChatService:
@@ -237,7 +279,9 @@ class ChatService:
         model_name: str,
         registry: TurnRegistry,
     ) -> None:
-        self._sessions = SessionRepository(store, outbox=settings.outbox_enabled)
+        self._sessions = SessionRepository(
+            store, outbox=settings.outbox_enabled, max_messages=settings.max_messages_per_session
+        )
         self._actors = actors
         self._memory = memory
         self._settings = settings
@@ -251,20 +295,68 @@ class ChatService:
         await self._actors.create_session(user_id, session_id, now=datetime.now(UTC))
         return SessionCreated(session_id=session_id, message="Session created successfully")
 
-    async def list_sessions(self, *, user_id: str) -> SessionList:
-        return SessionList(user_id=user_id, sessions=await self._sessions.list_sessions(user_id))
+    async def list_sessions(
+        self, *, user_id: str, limit: int = DEFAULT_SESSIONS_LIMIT, cursor: str | None = None
+    ) -> SessionList:
+        """The user's sessions, newest first, ``limit`` at a time after ``cursor``. Raises
+        InvalidCursor."""
+        before = None if cursor is None else decode_position_cursor(cursor)
+        sessions, more, total = await self._sessions.list_sessions(
+            user_id, limit=limit, before=before
+        )
+        last = sessions[-1] if sessions else None
+        return SessionList(
+            user_id=user_id,
+            sessions=sessions,
+            next_cursor=(
+                encode_position_cursor((last.created_at, last.session_id))
+                if more and last is not None else None
+            ),
+            total=total,
+        )  # fmt: skip
 
-    async def history(self, *, user_id: str, session_id: str) -> SessionHistory:
-        document = await self._sessions.get(user_id, session_id)
-        if document is None:
+    async def history(
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        limit: int = DEFAULT_HISTORY_LIMIT,
+        order: HistoryOrder = "oldest",
+        cursor: str | None = None,
+    ) -> SessionHistory:
+        """One page of the session's messages: ``limit`` of them, oldest or newest first,
+        after ``cursor``. Reads the head and only the history pages the slice needs. Raises
+        SessionNotFound, InvalidCursor."""
+        head = await self._sessions.head(user_id, session_id)
+        if head is None:
             raise SessionNotFound(session_id)
-        return SessionHistory(session_id=session_id, messages=document.messages)
+        total = head.message_count
+        if order == "oldest":
+            start = 0 if cursor is None else decode_history_cursor(cursor, order, total)
+            stop = min(total, start + limit)
+            messages = await self._sessions.messages(head, start, stop)
+            more = stop < total
+            next_at = stop
+        else:
+            stop = total if cursor is None else decode_history_cursor(cursor, order, total)
+            start = max(0, stop - limit)
+            messages = (await self._sessions.messages(head, start, stop))[::-1]
+            more = start > 0
+            next_at = start
+        return SessionHistory(
+            session_id=session_id,
+            messages=messages,
+            next_cursor=encode_history_cursor(next_at, order) if more else None,
+            total=total,
+        )
 
     async def delete_session(self, *, user_id: str, session_id: str) -> SessionDeletedReply:
         """Delete the session's history (through its actor: a running turn is stopped and its
         save refused) and take it off the user's list. 404 if it was neither."""
+        head = await self._sessions.head(user_id, session_id)
         had_document = await self._actors.delete(user_id, session_id)
-        was_listed = await self._actors.unlist_session(user_id, session_id)
+        created_at = None if head is None else head.created_at
+        was_listed = await self._actors.unlist_session(user_id, session_id, created_at)
         if not (had_document or was_listed):
             raise SessionNotFound(session_id)
         return SessionDeletedReply(message=f"Session {session_id} deleted")
@@ -305,15 +397,23 @@ class ChatService:
             session_id = (await self.create_session(user_id=user_id)).session_id
         else:
             session_id = request.session_id
-            if await self._sessions.get(user_id, session_id) is None:
+            head = await self._sessions.head(user_id, session_id)
+            if head is None:
                 raise SessionNotFound(session_id)  # another user's session included
+            if head.message_count + 2 > self._settings.max_messages_per_session:
+                raise SessionFull(self._settings.max_messages_per_session)
         turn_id = uuid.uuid4().hex
         await self._acquire(user_id, session_id, turn_id, strategy)
         try:
             # Read after the lease is ours: the history includes the turn that ran before.
-            document = await self._sessions.get(user_id, session_id)
-            if document is None:
+            # Only the agent's window is read (the tail, and a sealed page when it is short).
+            head = await self._sessions.head(user_id, session_id)
+            if head is None:
                 raise SessionNotFound(session_id)
+            window = self._settings.history_window
+            history = await self._sessions.messages(
+                head, head.message_count - window, head.message_count
+            ) if window else []  # fmt: skip
         except BaseException:
             await _finish_regardless(self._release(user_id, session_id, turn_id))
             raise
@@ -323,7 +423,7 @@ class ChatService:
             turn_id=turn_id,
             text=request.content,
             started=datetime.now(UTC),
-            history=document.messages,
+            history=history,
         )
         run = TurnRun(turn)
         self._registry.start(run, self._run(run))
@@ -436,10 +536,8 @@ class ChatService:
             },
         )
         agent = build_agent(self._model, memories)
-        history = turn.history
-        window = history[-self._settings.history_window :] if self._settings.history_window else []
         model_input: list[Any] = [
-            {"role": m.role, "content": m.content} for m in window if m.content
+            {"role": m.role, "content": m.content} for m in turn.history if m.content
         ]
         model_input.append({"role": "user", "content": turn.text})
         result = Runner.run_streamed(agent, model_input, context=context)

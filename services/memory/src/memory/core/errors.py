@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor, MemoryLimitReached
+from memory.core.exceptions import IdempotencyKeyReused, MemoryLimitReached
 from sidecar.http_errors import error_body, install_error_handlers
 
 
@@ -17,14 +17,7 @@ async def _key_reused(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("idempotency_key_reused", str(exc)), status_code=409)
 
 
-async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
-    # The same shape as FastAPI's validation errors, naming the field.
-    detail = [{"loc": ["query", "cursor"], "msg": str(exc), "type": "value_error"}]
-    return JSONResponse({"detail": detail}, status_code=422)
-
-
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
     app.add_exception_handler(MemoryLimitReached, _limit_reached)
-    app.add_exception_handler(InvalidCursor, _invalid_cursor)
     app.add_exception_handler(IdempotencyKeyReused, _key_reused)

@@ -12,9 +12,5 @@ class MemoryLimitReached(Exception):
         self.limit = limit
 
 
-class InvalidCursor(ValueError):
-    """A pagination cursor that this API did not hand out."""
-
-
 class IdempotencyKeyReused(Exception):
     """An ``Idempotency-Key`` already used for a different memory, or for one since deleted."""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import logging
@@ -18,7 +16,7 @@ from typing import Any, Literal, TypeVar
 
 import httpx
 
-from memory.core.exceptions import IdempotencyKeyReused, InvalidCursor, MemoryLimitReached
+from memory.core.exceptions import IdempotencyKeyReused, MemoryLimitReached
 from memory.core.settings import MemorySettings
 from memory.data.actors import CreateBatches, MemoryWriter
 from memory.data.layout import MemoryHead, PageRef, Position
@@ -59,6 +57,7 @@ from memory.services.search import (
 )
 from sidecar.actors import ActorClient
 from sidecar.concurrency import GroupedCalls
+from sidecar.cursors import InvalidCursor, decode_cursor, encode_cursor
 from sidecar.errors import ConcurrencyConflict
 from sidecar.state import StateStore
 
@@ -133,17 +132,16 @@ LIST_PAGES_AT_ONCE = 4
 READ_ATTEMPTS = 4
 
 
-def encode_cursor(position: Position) -> str:
-    raw = json.dumps({"t": position[0].isoformat(), "i": position[1]}).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+def encode_list_cursor(position: Position) -> str:
+    return encode_cursor({"t": position[0].isoformat(), "i": position[1]})
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
+def decode_list_cursor(cursor: str) -> Position:
+    """The position a list cursor continues after. Raises InvalidCursor."""
+    fields = decode_cursor(cursor)
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        data = json.loads(raw)
-        return datetime.fromisoformat(data["t"]), str(data["i"])
-    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        return datetime.fromisoformat(fields["t"]), str(fields["i"])
+    except (KeyError, TypeError, ValueError) as exc:
         raise InvalidCursor("cursor is not one this API returned") from exc
 
 
@@ -250,7 +248,7 @@ class MemoryService:
         """The newest memories matching ``kind`` and every tag, older than ``cursor``: the
         tail from the head, then sealed pages newest first (cached segments) until the page
         is full."""
-        after = None if cursor is None else decode_cursor(cursor)
+        after = None if cursor is None else decode_list_cursor(cursor)
 
         def matches(position: Position, memory_kind: str, memory_tags: Sequence[str]) -> bool:
             return (
@@ -293,7 +291,7 @@ class MemoryService:
         return MemoryPage(
             user_id=user_id,
             items=[m for m in items if m is not None],
-            next_cursor=encode_cursor(page[-1][0]) if len(picked) > limit else None,
+            next_cursor=encode_list_cursor(page[-1][0]) if len(picked) > limit else None,
             total=head.count,
         )
 
