@@ -28,15 +28,7 @@ from typing import Any
 
 import httpx
 
-from memory.data.layout import (
-    PAGE_MAX_ENTRIES,
-    MemoryHead,
-    entry_for,
-    head_key,
-    memory_key,
-    paginate,
-    ref_of,
-)
+from memory.data.layout import MEMORY_PAGES, MemoryHead, entry_for, head_key, memory_key
 from memory.models.memory import MemoryKind, MemorySource, StoredMemory
 from memory.services.embedding import load_default_embedder
 from memory.services.search import embed_contents
@@ -107,16 +99,17 @@ async def seed(stack: Stack, user: str, count: int) -> tuple[float, list[str]]:
         )
         for i in range(count)
     ]  # fmt: skip
-    pages = list(paginate(user, [m.model_dump(mode="json") for m in memories], first_no=0))
-    tail = []
-    if pages and len(pages[-1]["memories"]) < PAGE_MAX_ENTRIES:
-        tail = [entry_for(m) for m in memories[-len(pages.pop()["memories"]) :]]
+    change, left = MEMORY_PAGES.seal(
+        user, [m.model_dump(mode="json") for m in memories], pages=[], next_page=0
+    )
+    pages = change.saves
+    tail = [entry_for(m) for m in memories[len(memories) - len(left) :]]
     head = MemoryHead(
         user_id=user, version=1, count=count, next_page=len(pages),
-        pages=[ref_of(p) for p in pages], tail=tail,
+        pages=change.pages, tail=tail,
     )  # fmt: skip
     items = [(memory_key(user, str(m.id)), m.model_dump(mode="json")) for m in memories]
-    items += [(ref_of(p).key(user), p) for p in pages]
+    items += [(MEMORY_PAGES.save_key(p), p) for p in pages]
     items.append((head_key(user), head.model_dump(mode="json")))
     url = f"{stack.sidecar(stack.ports.memory)}/v1.0/state/memory-state"
     limit = asyncio.Semaphore(1)  # one SQLite writer: parallel 2 MB writes only wait on its lock
@@ -217,7 +210,8 @@ async def measure_user(
         return memory.get(f"/memories/{user}", params={"limit": 50})
 
     def filtered() -> Awaitable[httpx.Response]:
-        params: dict[str, str | int] = {"limit": 50, "kind": "episodic", "tag": "t1"}  # 1 in 3
+        # Seeded semantic memories carry t1 or t2: a third of them match.
+        params: dict[str, str | int] = {"limit": 50, "kind": "semantic", "tag": "t1"}
         return memory.get(f"/memories/{user}", params=params)
 
     def create() -> Awaitable[httpx.Response]:

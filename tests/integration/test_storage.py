@@ -179,3 +179,92 @@ async def test_forget_erases_every_page_and_memory_of_the_user(stack: Stack) -> 
     )  # fmt: skip
     assert forgotten[0]["data"]["deleted"] == 2 * PAGE + 5
     assert json.dumps(head(stack, user)["tail"]) == "[]"
+
+
+# -- sessions ---------------------------------------------------------------------------------
+HISTORY_PAGE = 64  # chat.data.sessions.HISTORY_PAGE_MESSAGES
+LIST_PAGE = 128  # chat.data.sessions.SESSION_PAGES.max_entries
+
+
+def list_head(stack: Stack, user: str) -> dict[str, Any]:
+    url = f"{stack.sidecar(stack.ports.chat)}/v1.0/state/chat-state/sessions:{user}"
+    return dict(httpx.get(url, headers=stack.auth, timeout=10).json())
+
+
+def chat_client(stack: Stack, replica: int = 0) -> httpx.AsyncClient:
+    app = stack.replicas("chat")[replica]
+    return httpx.AsyncClient(base_url=stack.app_url(app), timeout=60)
+
+
+async def test_a_long_session_is_paged_and_reads_back_whole(stack: Stack) -> None:
+    """33 turns (66 messages) alternating between the two chat replicas: the first 64
+    messages are sealed into a page, the history reads back whole in both orders, and deleting
+    the session erases the head and the page."""
+    user = new_user()
+    clients = [chat_client(stack, 0), chat_client(stack, 1)]
+    try:
+        sid = (await clients[0].post(f"/users/{user}/sessions")).json()["session_id"]
+        for i in range(HISTORY_PAGE // 2 + 1):
+            body = {"user_id": user, "session_id": sid, "message": f"note {i}"}
+            response = await clients[i % 2].post("/chat", json=body)
+            assert response.status_code == 200, response.text
+        history = f"/users/{user}/sessions/{sid}/history"
+        oldest = (await clients[1].get(history, params={"limit": 500})).json()
+        assert oldest["total"] == HISTORY_PAGE + 2
+        users = [m["content"] for m in oldest["messages"] if m["role"] == "user"]
+        assert users == [f"note {i}" for i in range(HISTORY_PAGE // 2 + 1)]
+        newest = (await clients[0].get(history, params={"limit": 5, "order": "newest"})).json()
+        assert newest["messages"] == oldest["messages"][::-1][:5]
+        assert stack.state_keys("chat-state", f"history:{user}:{sid}:") == [
+            f"history:{user}:{sid}:0"
+        ]
+        assert (await clients[0].delete(f"/users/{user}/sessions/{sid}")).status_code == 200
+        assert stack.state_keys("chat-state", f"history:{user}:{sid}:") == []
+        assert stack.state_keys("chat-state", f"session:{user}:{sid}") == []
+    finally:
+        for client in clients:
+            await client.aclose()
+
+
+async def test_a_long_session_list_is_paged_and_stays_whole_under_concurrency(
+    stack: Stack,
+) -> None:
+    """140 sessions created 20 at a time on both replicas (one list per user, written by the
+    user's actor): all listed once, newest first, across a sealed page and the tail; a turn and
+    a delete in the sealed page update it, and no page key is left that the head does not
+    name."""
+    user = new_user()
+    clients = [chat_client(stack, 0), chat_client(stack, 1)]
+    try:
+        created: list[str] = []
+        for start in range(0, LIST_PAGE + 12, 20):
+            replies = await asyncio.gather(
+                *(clients[i % 2].post(f"/users/{user}/sessions") for i in range(start, start + 20))
+            )
+            created += [r.json()["session_id"] for r in replies]
+        listed: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            params: dict[str, Any] = {"limit": 50} | ({"cursor": cursor} if cursor else {})
+            page = (await clients[1].get(f"/users/{user}/sessions", params=params)).json()
+            listed += page["sessions"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                break
+        assert sorted(s["session_id"] for s in listed) == sorted(created)
+        stamps = [s["created_at"] for s in listed]
+        assert stamps == sorted(stamps, reverse=True)
+        old, doomed = listed[-1]["session_id"], listed[-2]["session_id"]  # in the sealed page
+        body = {"user_id": user, "session_id": old, "message": "hello"}
+        assert (await clients[0].post("/chat", json=body)).status_code == 200
+        assert (await clients[1].delete(f"/users/{user}/sessions/{doomed}")).status_code == 200
+        after = (await clients[0].get(f"/users/{user}/sessions", params={"limit": 200})).json()
+        entry = next(s for s in after["sessions"] if s["session_id"] == old)
+        assert entry["message_count"] == 2
+        assert doomed not in {s["session_id"] for s in after["sessions"]}
+        assert after["total"] == len(created) - 1
+    finally:
+        for client in clients:
+            await client.aclose()
+    named = {f"sessions-page:{user}:{p['no']}:{p['gen']}" for p in list_head(stack, user)["pages"]}
+    assert set(stack.state_keys("chat-state", f"sessions-page:{user}:")) == named

@@ -10,13 +10,15 @@ import httpx
 import pytest
 
 from memory.core.settings import MemorySettings
-from memory.data.layout import PAGE_MAX_ENTRIES, PAGE_MERGE_BELOW, json_size
+from memory.data.layout import MEMORY_PAGES, PAGE_MAX_ENTRIES
 from memory.main import create_app
+from sidecar.paging import json_size
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 STORE = "memory-state"
 TOPIC = "memory-events"
 P = PAGE_MAX_ENTRIES
+PAGE_MERGE_BELOW = MEMORY_PAGES.merge_below
 
 
 @pytest.fixture
@@ -154,7 +156,7 @@ async def test_forget_erases_every_key_of_the_user_and_announces_the_total(
     await import_n(client, 3, user="bob")
     # A crashed write's leftover generation must be erased too.
     orphan = f"page:alice:{head(fake)['pages'][0]['no']}:{head(fake)['pages'][0]['gen'] + 1}"
-    fake.put(STORE, orphan, {"memories": []})
+    fake.put(STORE, orphan, {"items": []})
     fake.published.clear()
     response = await client.delete("/memories/alice")
     assert response.json() == {"user_id": "alice", "deleted": 3 * P + 7}

@@ -26,27 +26,20 @@ from pydantic import BaseModel
 
 from memory.core.exceptions import MemoryLimitReached
 from memory.data.layout import (
-    PAGE_MAX_ENTRIES,
-    PAGE_MERGE_BELOW,
+    MEMORY_PAGES,
     IndexEntry,
-    Json,
     MemoryHead,
-    PageRef,
     entry_for,
     head_key,
     memory_key,
-    page_fits,
-    page_key,
-    page_value,
-    paginate,
     position_of,
     raw_position,
-    ref_of,
     stamp,
 )
 from memory.models.events import EventType, IndexUpdated, UserForgotten
 from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.errors import ETagMismatch
+from sidecar.paging import Json, PageChange, PageRef
 from sidecar.state import StateEntry, StateOp, StateStore, retry_on_conflict
 
 logger = logging.getLogger(__name__)
@@ -69,16 +62,6 @@ class PageMissing(Exception):
 
 class LegacyLayout(Exception):
     """The user's memories are still in the one-document index of earlier versions."""
-
-
-class PageChange(BaseModel):
-    """What a write does to the sealed pages: the head's new page list, the new generations to
-    write first, the keys to delete in the transaction."""
-
-    pages: list[PageRef]
-    next_page: int
-    saves: list[Json] = []
-    deletes: list[str] = []
 
 
 class MemoryRepository:
@@ -111,10 +94,11 @@ class MemoryRepository:
         return MemoryHead.model_validate(entry.value), entry.etag
 
     async def read_pages(self, user_id: str, refs: Sequence[PageRef]) -> list[Json]:
-        """The page documents ``refs`` name, in that order (memory.data.layout.page_value).
+        """The page documents ``refs`` name, in that order (sidecar.paging.PagedLayout.page).
         Raises PageMissing if one was replaced since its head was read (read the head
         again)."""
-        entries = await self._read_many([r.key(user_id) for r in refs], chunk=PAGES_PER_READ)
+        keys = [MEMORY_PAGES.ref_key(user_id, r) for r in refs]
+        entries = await self._read_many(keys, chunk=PAGES_PER_READ)
         missing = [e.key for e in entries if e.value is None]
         if missing:
             raise PageMissing(missing[0])
@@ -203,19 +187,14 @@ class MemoryRepository:
             fresh = stamp(list(unique.values()), head.latest())
             tail = [*head.tail, *(entry_for(m) for m in fresh)]
             change = PageChange(pages=head.pages, next_page=head.next_page)
-            if len(tail) >= PAGE_MAX_ENTRIES:  # seal the tail into pages
+            if len(tail) >= MEMORY_PAGES.max_entries:  # seal the tail into pages
                 earlier = await self.get_many_values(user_id, [e.id for e in head.tail])
                 dumped = [m.model_dump(mode="json") for m in fresh]
-                sealed = list(paginate(user_id, [*earlier, *dumped], first_no=head.next_page))
-                tail = []
-                if len(sealed[-1]["memories"]) < PAGE_MAX_ENTRIES:  # the remainder stays
-                    remainder = {m["id"] for m in sealed.pop()["memories"]}
-                    tail = [e for e in [*head.tail, *map(entry_for, fresh)] if e.id in remainder]
-                change = PageChange(
-                    pages=[*head.pages, *map(ref_of, sealed)],
-                    next_page=head.next_page + len(sealed),
-                    saves=sealed,
+                change, left = MEMORY_PAGES.seal(
+                    user_id, [*earlier, *dumped], pages=head.pages, next_page=head.next_page
                 )
+                remainder = {m["id"] for m in left}  # a last page not full stays in the tail
+                tail = [e for e in tail if e.id in remainder]
             new_head = head.model_copy(
                 update={
                     "version": head.version + 1,
@@ -301,10 +280,10 @@ class MemoryRepository:
             ops = [
                 StateOp(key=memory_key(user_id, str(m["id"])), operation="delete")
                 for page in pages
-                for m in page["memories"]
+                for m in page["items"]
             ]
             ops += [
-                StateOp(key=page_key(user_id, r.no, gen), operation="delete")
+                StateOp(key=MEMORY_PAGES.key(user_id, r.no, gen), operation="delete")
                 for r in chunk
                 for gen in (r.gen, r.gen + 1)  # and a crashed write's next generation
             ]
@@ -327,7 +306,8 @@ class MemoryRepository:
             next_page=head.next_page,
         )
         ops = [StateOp(key=memory_key(user_id, i), operation="delete") for i in ids]
-        ops += [StateOp(key=k, operation="delete") for k in head.orphan_keys()]
+        orphans = MEMORY_PAGES.orphan_keys(user_id, head.pages, head.next_page)
+        ops += [StateOp(key=k, operation="delete") for k in orphans]
         total = head.erasing + len(ids)
         projection = UserForgotten(
             user_id=user_id, forgotten_at=now, deleted=total, version=emptied.version
@@ -348,13 +328,13 @@ class MemoryRepository:
             head_entry = await self._store.get(head_key(user_id))
             ids = [str(e["id"]) for e in reversed(legacy.value.get("entries", []))]
             memories = sorted(await self.get_many_values(user_id, ids), key=raw_position)
-            sealed = list(paginate(user_id, memories, first_no=0))
+            sealed = list(MEMORY_PAGES.paginate(user_id, memories, first_no=0))
             head = MemoryHead(
                 user_id=user_id,
                 version=int(legacy.value.get("version", 0)) + 1,
                 count=len(memories),
                 next_page=len(sealed),
-                pages=[ref_of(p) for p in sealed],
+                pages=[MEMORY_PAGES.ref(p) for p in sealed],
             )
             if head_entry.value is not None:  # a head from a crashed migration: replace it
                 head = head.model_copy(
@@ -419,59 +399,22 @@ class MemoryRepository:
     async def _rewrite_page(
         self, head: MemoryHead, at: int, memory_id: str, updated: StoredMemory | None
     ) -> PageChange:
-        """The next generation of page ``head.pages[at]`` with the memory replaced by
-        ``updated`` (or taken out): dropped when empty, merged with a neighbour when either is
-        small (under ``PAGE_MERGE_BELOW``) and both fit in one page, split when it grew past its
-        byte limit. So no two neighbouring pages could be one: the head stays bounded by the
-        number of memories, whatever was deleted."""
+        """Page ``head.pages[at]`` with the memory replaced by ``updated`` (or taken out), as
+        ``sidecar.paging`` rewrites a page (next generation, merge, split or drop)."""
         user_id = head.user_id
-        ref = head.pages[at]
-        (page,) = await self.read_pages(user_id, [ref])
-        memories: list[Json] = []
-        for m in page["memories"]:
+        (page,) = await self.read_pages(user_id, [head.pages[at]])
+        items: list[Json] = []
+        for m in page["items"]:
             if m["id"] != memory_id:
-                memories.append(m)
+                items.append(m)
             elif updated is not None:
-                memories.append(updated.model_dump(mode="json"))
-        before, after = head.pages[:at], head.pages[at + 1 :]
-        deletes = [ref.key(user_id)]
-        if not memories:
-            return PageChange(pages=[*before, *after], next_page=head.next_page, deletes=deletes)
-        for neighbour, older in ((before[-1:], True), (after[:1], False)):
-            if not neighbour:
-                continue
-            small = min(len(memories), neighbour[0].count) < PAGE_MERGE_BELOW
-            if small and len(memories) + neighbour[0].count <= PAGE_MAX_ENTRIES:
-                (other,) = await self.read_pages(user_id, neighbour)
-                theirs = other["memories"]
-                merged = [*theirs, *memories] if older else [*memories, *theirs]
-                if not page_fits(merged):
-                    continue
-                page = page_value(user_id, other["no"], other["gen"] + 1, merged)
-                pages = [*before[:-1], ref_of(page), *after] if older else [
-                    *before, ref_of(page), *after[1:]
-                ]  # fmt: skip
-                return PageChange(
-                    pages=pages,
-                    next_page=head.next_page,
-                    saves=[page],
-                    deletes=[*deletes, neighbour[0].key(user_id)],
-                )
-        if page_fits(memories):
-            page = page_value(user_id, ref.no, ref.gen + 1, memories)
-            return PageChange(
-                pages=[*before, ref_of(page), *after],
-                next_page=head.next_page,
-                saves=[page],
-                deletes=deletes,
-            )
-        split = list(paginate(user_id, memories, first_no=head.next_page))
-        return PageChange(
-            pages=[*before, *map(ref_of, split), *after],
-            next_page=head.next_page + len(split),
-            saves=split,
-            deletes=deletes,
-        )
+                items.append(updated.model_dump(mode="json"))
+
+        async def read(ref: PageRef) -> Json:
+            (other,) = await self.read_pages(user_id, [ref])
+            return other
+
+        return await MEMORY_PAGES.rewrite(user_id, head.pages, head.next_page, at, items, read)
 
     async def _save_pages(self, pages: Sequence[Json]) -> None:
         """Write new page generations (last-write: a key left by a crashed write is reused)."""
@@ -480,7 +423,7 @@ class MemoryRepository:
         async def save(page: Json) -> None:
             async with limit:
                 await self._store.save(
-                    page_key(page["user_id"], page["no"], page["gen"]),
+                    MEMORY_PAGES.save_key(page),
                     page,
                     etag=None,
                     first_write=False,

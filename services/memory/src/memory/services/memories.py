@@ -19,7 +19,7 @@ import httpx
 from memory.core.exceptions import IdempotencyKeyReused, MemoryLimitReached
 from memory.core.settings import MemorySettings
 from memory.data.actors import CreateBatches, MemoryWriter
-from memory.data.layout import MemoryHead, PageRef, Position
+from memory.data.layout import MEMORY_PAGES, MemoryHead
 from memory.data.repository import LegacyLayout, MemoryRepository, PageMissing
 from memory.models.events import ConversationTurn
 from memory.models.memory import (
@@ -59,6 +59,7 @@ from sidecar.actors import ActorClient
 from sidecar.concurrency import GroupedCalls
 from sidecar.cursors import InvalidCursor, decode_cursor, encode_cursor
 from sidecar.errors import ConcurrencyConflict
+from sidecar.paging import PageRef, Position
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -332,7 +333,7 @@ class MemoryService:
         """The segments of these pages: from the cache, or read and built (on the CPU pool)
         once per process, whoever asks first. Raises PageMissing (see the repository)."""
         cache = self._runtime.segments
-        keys = [r.key(user_id) for r in refs]
+        keys = [MEMORY_PAGES.ref_key(user_id, r) for r in refs]
         if all(cache.get(k) is not None for k in keys):
             return [s for s in (cache.get(k) for k in keys) if s is not None]
         async with cache.lock(user_id):
@@ -340,13 +341,15 @@ class MemoryService:
             values = await self._repository.read_pages(user_id, missing)
             built = await self._on_cpu(self._build_pages, values)
             for ref, segment in zip(missing, built, strict=True):
-                cache.put(ref.key(user_id), segment)
-            found = {ref.key(user_id): s for ref, s in zip(missing, built, strict=True)}
+                cache.put(MEMORY_PAGES.ref_key(user_id, ref), segment)
+            found = {
+                MEMORY_PAGES.ref_key(user_id, ref): s for ref, s in zip(missing, built, strict=True)
+            }
             segments = [found.get(k) or cache.get(k) for k in keys]
         return [s for s in segments if s is not None]
 
     def _build_pages(self, values: list[dict[str, Any]]) -> list[Segment]:
-        return [build_segment(v["memories"], self._runtime.embedder) for v in values]
+        return [build_segment(v["items"], self._runtime.embedder) for v in values]
 
     async def _tail_segment(self, user_id: str, head: MemoryHead) -> Segment:
         """The tail's segment for this head version, reloading only the memories that
