@@ -232,3 +232,22 @@ async def test_bad_history_parameters_are_422(client: httpx.AsyncClient) -> None
     ):
         response = await client.get(base, params=params)
         assert response.status_code == 422, params
+
+
+async def test_a_user_at_the_session_limit_gets_409_and_nothing_is_written(
+    fake_sidecar: FakeDaprSidecar,
+) -> None:
+    app = create_app(ChatSettings(max_sessions_per_user=2))
+    attach_fake_sidecar(app, fake_sidecar)
+    async with asgi_client(app, "http://chat") as client:
+        first = await new_session(client)
+        await new_session(client)
+        before = dict(fake_sidecar.data[STORE])
+        refused = await client.post("/users/alice/sessions")
+        assert refused.status_code == 409
+        assert refused.json()["error"] == "session_limit_reached"
+        implicit = await client.post("/chat", json={"user_id": "alice", "message": "hi"})
+        assert implicit.status_code == 409
+        assert fake_sidecar.data[STORE] == before
+        assert (await client.delete(f"/users/alice/sessions/{first}")).status_code == 200
+        assert (await client.post("/users/alice/sessions")).status_code == 201

@@ -33,6 +33,7 @@ def create_app(settings: ChatSettings | None = None, *, model: Model | None = No
                 store,
                 outbox=resolved.outbox_enabled,
                 max_messages=resolved.max_messages_per_session,
+                max_sessions=resolved.max_sessions_per_user,
             )
         )
 

@@ -11,6 +11,7 @@ from chat.core.exceptions import (
     SessionBusy,
     SessionDeleted,
     SessionFull,
+    SessionLimitReached,
     SessionNotFound,
     Unauthenticated,
 )
@@ -31,6 +32,10 @@ async def _session_deleted(_: Request, exc: Exception) -> JSONResponse:
 
 async def _session_full(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("session_full", str(exc)), status_code=409)
+
+
+async def _session_limit(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("session_limit_reached", str(exc)), status_code=409)
 
 
 async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
@@ -55,6 +60,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SessionBusy, _session_busy)
     app.add_exception_handler(SessionDeleted, _session_deleted)
     app.add_exception_handler(SessionFull, _session_full)
+    app.add_exception_handler(SessionLimitReached, _session_limit)
     app.add_exception_handler(ModelFailed, _model_failed)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)

@@ -36,6 +36,17 @@ class SessionFull(Exception):
         self.limit = limit
 
 
+class SessionLimitReached(Exception):
+    """The user has ``MAX_SESSIONS_PER_USER`` sessions: HTTP 409 ``session_limit_reached``,
+    nothing written. Deleting a session makes room."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"this user already has the maximum of {limit} sessions; delete some first"
+        )
+        self.limit = limit
+
+
 class ModelFailed(RuntimeError):
     """The model (or a tool) failed during a turn."""
 

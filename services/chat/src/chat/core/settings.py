@@ -40,6 +40,9 @@ class ChatSettings(SidecarSettings):
     # A session holds at most this many messages (two per turn); past it, 409 session_full.
     # Bounds the session head's list of page sizes (~8 KB at 100,000).
     max_messages_per_session: int = Field(default=100_000, ge=2, le=1_000_000)
+    # A user has at most this many sessions; past it, 409 session_limit_reached. Bounds the
+    # session list's head (~150 bytes per 128 sessions).
+    max_sessions_per_user: int = Field(default=10_000, ge=1, le=1_000_000)
     sse_heartbeat_seconds: float = Field(default=15.0, gt=0, le=300)
     # Double texting: what a message does when the session is busy with another turn, unless
     # the request says (`multitask_strategy`): "enqueue" runs after it, "reject" answers 409,

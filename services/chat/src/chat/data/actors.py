@@ -28,7 +28,7 @@ from typing import Any, Literal
 from dapr.actor import Actor, ActorInterface
 from dapr.actor.runtime.context import ActorRuntimeContext
 
-from chat.core.exceptions import SessionDeleted, SessionFull
+from chat.core.exceptions import SessionDeleted, SessionFull, SessionLimitReached
 from chat.data.sessions import SessionRepository, summary_of
 from chat.models.chat import MultitaskStrategy
 from chat.models.events import ConversationTurn
@@ -40,6 +40,7 @@ USER_ACTOR = "ChatUser"
 _DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
     (SessionDeleted, "session_deleted"),
     (SessionFull, "session_full"),
+    (SessionLimitReached, "session_limit_reached"),
 )
 
 AcquireStatus = Literal["granted", "queued", "busy"]
@@ -319,11 +320,14 @@ class SessionActors:
     """Calls to the ``ChatSession`` and ``ChatUser`` actors, typed. Every method may raise
     ActorCallFailed (HTTP 503), ConcurrencyConflict or StateStoreUnavailable."""
 
-    def __init__(self, actors: ActorClient, *, max_messages: int = 100_000) -> None:
+    def __init__(
+        self, actors: ActorClient, *, max_messages: int = 100_000, max_sessions: int = 10_000
+    ) -> None:
         self._actors = actors
         self._errors: dict[str, Callable[[str], Exception]] = {
             **ACTOR_ERRORS,
             "session_full": lambda _: SessionFull(max_messages),
+            "session_limit_reached": lambda _: SessionLimitReached(max_sessions),
         }
 
     async def _session(
@@ -388,11 +392,13 @@ class SessionActors:
         return bool(await self._session(user_id, session_id, "delete", {}))
 
     async def create_session(self, user_id: str, session_id: str, *, now: datetime) -> None:
+        """Raises SessionLimitReached when the user has the maximum of sessions."""
         await self._actors.call(
             USER_ACTOR,
             user_id,
             "create_session",
             {"session_id": session_id, "now": now.isoformat()},
+            errors=self._errors,
         )
 
     async def touch_session(self, user_id: str, summary: SessionSummary) -> bool:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, Field
 
-from chat.core.exceptions import SessionDeleted, SessionFull
+from chat.core.exceptions import SessionDeleted, SessionFull, SessionLimitReached
 from chat.models.events import TURN_COMPLETED, ConversationTurn
 from chat.models.sessions import HistoryMessage, SessionHead, SessionSummary
 from sidecar.errors import ConcurrencyConflict, ETagMismatch, StateStoreUnavailable
@@ -117,11 +117,17 @@ def list_head_of(user_id: str, value: dict[str, Any] | None) -> SessionListHead:
 
 class SessionRepository:
     def __init__(
-        self, store: StateStore, *, outbox: bool = True, max_messages: int = 100_000
+        self,
+        store: StateStore,
+        *,
+        outbox: bool = True,
+        max_messages: int = 100_000,
+        max_sessions: int = 10_000,
     ) -> None:
         self._store = store
         self._outbox = outbox
         self._max_messages = max_messages
+        self._max_sessions = max_sessions
 
     # -- reads -------------------------------------------------------------------------------
     async def list_sessions(
@@ -188,6 +194,8 @@ class SessionRepository:
         created: list[datetime] = []
 
         async def add(head: SessionListHead) -> PageChange | None:
+            if head.count >= self._max_sessions:
+                raise SessionLimitReached(self._max_sessions)
             (at,) = next_times([now], head.latest())
             created.append(at)
             summary = SessionSummary(session_id=session_id, created_at=at, last_activity=at)

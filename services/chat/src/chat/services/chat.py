@@ -264,7 +264,11 @@ async def _finish_regardless(work: Awaitable[T]) -> T:
 
 def session_actors(actors: ActorClient, settings: ChatSettings) -> SessionActors:
     """The session and user actors, over the process's actor client."""
-    return SessionActors(actors, max_messages=settings.max_messages_per_session)
+    return SessionActors(
+        actors,
+        max_messages=settings.max_messages_per_session,
+        max_sessions=settings.max_sessions_per_user,
+    )
 
 
 class ChatService:
