@@ -298,28 +298,41 @@ class MemoryService:
 
     async def search(self, *, user_id: str, query: str, k: int) -> SearchResults:
         """The ``k`` memories that best match ``query``. Reads the head (is the cache
-        current?), then only what changed since: pages by key, the tail by version."""
-        for _ in range(READ_ATTEMPTS):
-            head = await self._head(user_id)
-            try:
-                segments = [
-                    await self._tail_segment(user_id, head),
-                    *reversed(await self._page_segments(user_id, head.pages)),
-                ]
-            except PageMissing:
-                continue
-            break
-        else:
-            raise ConcurrencyConflict("memories kept changing while they were searched")
+        current?), then only what changed since: pages by key, the tail by version. The
+        query is embedded meanwhile, on the CPU pool."""
+        embedder = self._runtime.embedder
+        query_vector = (
+            None if embedder is None
+            else asyncio.ensure_future(self._on_cpu(lambda: embedder.embed([query])[0]))
+        )  # fmt: skip
+        try:
+            segments = await self._search_segments(user_id)
+            vector = None if query_vector is None else await query_vector
+        finally:
+            if query_vector is not None and not query_vector.done():
+                query_vector.cancel()
         ranking = partial(
             rank,
-            embedder=self._runtime.embedder,
+            query_vector=vector,
             k=k,
             semantic_weight=self._settings.search_semantic_weight,
         )
         hits = await self._on_cpu(ranking, query, segments)
         mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"
         return SearchResults(user_id=user_id, query=query, mode=mode, hits=hits)
+
+    async def _search_segments(self, user_id: str) -> list[Segment]:
+        """Every segment of the user, tail first (newest first for ties)."""
+        for _ in range(READ_ATTEMPTS):
+            head = await self._head(user_id)
+            try:
+                return [
+                    await self._tail_segment(user_id, head),
+                    *reversed(await self._page_segments(user_id, head.pages)),
+                ]
+            except PageMissing:
+                continue
+        raise ConcurrencyConflict("memories kept changing while they were searched")
 
     async def _head(self, user_id: str) -> MemoryHead:
         try:

@@ -208,13 +208,14 @@ def rank(
     query: str,
     segments: Sequence[Segment],
     *,
-    embedder: TextEmbedder | None,
+    query_vector: NDArray[np.float32] | None,
     k: int,
     semantic_weight: float,
 ) -> list[SearchHit]:
-    """The ``k`` best memories of ``segments`` for ``query``: cosine similarity blended with
-    keyword overlap (keyword overlap alone, and only memories sharing a term, without an
-    embedder). Ties keep the segments' order."""
+    """The ``k`` best memories of ``segments`` for ``query``: cosine similarity with
+    ``query_vector`` (the query's embedding) blended with keyword overlap; keyword overlap
+    alone, and only memories sharing a term, without a vector. Ties keep the segments'
+    order."""
     query_terms = terms(query)
     sizes = [len(s) for s in segments]
     total = sum(sizes)
@@ -231,8 +232,8 @@ def rank(
     if query_terms:
         keyword /= len(query_terms)
     semantic: NDArray[np.float32] | None = None
-    if embedder is not None and all(s.vectors is not None for s in segments):
-        q = embedder.embed([query])[0]
+    if query_vector is not None and all(s.vectors is not None for s in segments):
+        q = query_vector
         semantic = np.concatenate([s.vectors @ q for s in segments if s.vectors is not None])
         semantic = semantic.astype(np.float32)
         scores = semantic_weight * np.clip(semantic, 0, 1) + (1 - semantic_weight) * keyword
