@@ -387,8 +387,8 @@ def render_markdown(results: dict[str, Any]) -> str:
     for _, key in (r for r in rows if r[1] in ("list", "search", "create", "delete")):
         values = ", ".join(str(results["sizes"][s][key]["p99_ms"]) for s in sizes)
         lines.append(f"    line [{values}]")
-    lines += ["```", "", "Lines, top to bottom at the right: as in the legend order list, "
-              "search, create, delete (mermaid's xychart has no legend).", END]  # fmt: skip
+    lines += ["```", "", "The lines, in order: list, search, create, delete (p99; mermaid's "
+              "xychart draws no legend).", END]  # fmt: skip
     return "\n".join(lines)
 
 
