@@ -291,3 +291,12 @@ async def test_a_page_that_grows_past_its_byte_limit_is_split(
     listed = await list_all(client)
     assert [m["id"] for m in listed] == [m["id"] for m in reversed(created)]
     assert next(m for m in listed if m["id"] == victim["id"])["content"] == grown
+
+
+async def test_a_patch_or_delete_of_a_missing_memory_writes_nothing(
+    client: httpx.AsyncClient, fake: FakeDaprSidecar
+) -> None:
+    missing = "6f1c2e9a-8a4b-4c1d-9e2f-0a1b2c3d4e5f"
+    assert (await client.patch(f"/memories/zoe/{missing}", json={"tags": ["x"]})).status_code == 404
+    assert (await client.delete(f"/memories/zoe/{missing}")).status_code == 404
+    assert keys(fake, "") == []

@@ -169,16 +169,20 @@ class MemoryRepository:
         data back. Raises MemoryLimitReached when they would not all fit.
         """
 
+        keys = [memory_key(user_id, str(m.id)) for m in memories]
+
         async def attempt() -> list[StoredMemory]:
-            head, etag = await self._head_for_write(user_id)
+            # The head and the ids' documents are read at once (two sidecar calls, one wait).
+            (head, etag), found = await asyncio.gather(
+                self._head_for_write(user_id), self._read_many(keys)
+            )
             if (
                 not_after_forget_of is not None
                 and head.forgotten_at is not None
                 and not_after_forget_of <= head.forgotten_at
             ):
                 return []
-            keys = [memory_key(user_id, str(m.id)) for m in memories]
-            existing = {e.key for e in await self._read_many(keys) if e.exists}
+            existing = {e.key for e in found if e.exists}
             unique = {k: m for m, k in zip(memories, keys, strict=True) if k not in existing}
             if not unique:
                 return []
@@ -214,13 +218,17 @@ class MemoryRepository:
         """Apply ``patch`` to the live memory (None if there is none) and announce it."""
 
         async def attempt() -> StoredMemory | None:
-            current = await self._store.get(memory_key(user_id, memory_id))
+            # The memory and the head at once; the head is not created for a memory that is
+            # not there (a 404 writes nothing).
+            current, (head, etag) = await asyncio.gather(
+                self._store.get(memory_key(user_id, memory_id)), self.read_head(user_id)
+            )
             memory = self._live(user_id, current)
             if memory is None:
                 return None
             updated = patch.apply(memory)
             op = self._memory_op(updated, EventType.memory_updated, etag=current.etag)
-            await self._change_indexed(user_id, memory, updated, op)
+            await self._change_indexed(head, etag, memory, updated, op)
             return updated
 
         return await retry_on_conflict(attempt)
@@ -229,7 +237,11 @@ class MemoryRepository:
         """Replace the memory by a tombstone and take it out of the index; False if absent."""
 
         async def attempt() -> bool:
-            current = await self._store.get(memory_key(user_id, memory_id))
+            # The memory and the head at once; the head is not created for a memory that is
+            # not there (a 404 writes nothing).
+            current, (head, etag) = await asyncio.gather(
+                self._store.get(memory_key(user_id, memory_id)), self.read_head(user_id)
+            )
             memory = self._live(user_id, current)
             if memory is None:
                 return False
@@ -249,7 +261,7 @@ class MemoryRepository:
                 etag=current.etag,
                 ttl_seconds=self._tombstone_ttl,
             )
-            await self._change_indexed(user_id, memory, None, op)
+            await self._change_indexed(head, etag, memory, None, op)
             return True
 
         return await retry_on_conflict(attempt)
@@ -359,14 +371,18 @@ class MemoryRepository:
 
     async def _change_indexed(
         self,
-        user_id: str,
+        head: MemoryHead,
+        etag: str | None,
         memory: StoredMemory,
         updated: StoredMemory | None,
         op: StateOp,
     ) -> None:
         """Commit ``op`` (the memory's new document or tombstone) with the index change:
-        ``updated`` replaces ``memory`` where it is indexed, or None takes it out."""
-        head, etag = await self._head_for_write(user_id)
+        ``updated`` replaces ``memory`` where it is indexed, or None takes it out. ``head``
+        and ``etag``: as read with the memory, before the change."""
+        user_id = head.user_id
+        if etag is None:  # a memory without a head (written by an earlier version's crash)
+            head, etag = await self._head_for_write(user_id)
         memory_id = str(memory.id)
         count = head.count - (updated is None)
         at_tail = head.in_tail(memory_id)
