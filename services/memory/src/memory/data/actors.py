@@ -32,6 +32,14 @@ from sidecar.concurrency import GroupedCalls
 logger = logging.getLogger(__name__)
 
 ACTOR_TYPE = "MemoryUser"  # the class name below: Dapr names actor types after the class
+#: Memories per ``add`` call (one transaction): 100 memories are ~250 KB and 101 outbox
+#: messages. An import of 300 in one transaction took over 10 s on SQLite while the outbox's
+#: own marker writes contended for the database (tests/integration/test_storage.py, in CI).
+ADD_CHUNK = 100
+#: A call waits in the user's actor queue behind the calls before it: bounded below the
+#: 30 s per-attempt timeout of memory calls (components/common/resiliency.yaml), so the
+#: caller's sidecar never retries a write that is still queued.
+ACTOR_CALL_SECONDS = 25.0
 _DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
     (MemoryLimitReached, "memory_limit_reached"),
 )
@@ -151,7 +159,14 @@ class MemoryWriter:
         }
 
     async def _call(self, user_id: str, method: str, payload: dict[str, Any]) -> Any:
-        return await self._actors.call(ACTOR_TYPE, user_id, method, payload, errors=self._errors)
+        return await self._actors.call(
+            ACTOR_TYPE,
+            user_id,
+            method,
+            payload,
+            errors=self._errors,
+            timeout_seconds=ACTOR_CALL_SECONDS,
+        )
 
     async def add(
         self,
@@ -182,10 +197,17 @@ class MemoryWriter:
     async def _add_batch(
         self, user_id: str, memories: list[StoredMemory]
     ) -> list[StoredMemory | MemoryLimitReached | None]:
-        """One transaction for a batch of creates. Two creates with one Idempotency-Key carry
-        one id: it is sent once and counts as written for the first (the other then answers as
-        a replay, as it would have alone). A batch over the cap is retried in halves, so what fits
-        is stored."""
+        """One transaction for a batch of creates (``ADD_CHUNK`` at most: a larger batch goes
+        as several, one after another). Two creates with one Idempotency-Key carry one id: it
+        is sent once and counts as written for the first (the other then answers as a replay,
+        as it would have alone). A batch over the cap is retried in halves, so what fits is
+        stored."""
+        if len(memories) > ADD_CHUNK:
+            return [
+                outcome
+                for start in range(0, len(memories), ADD_CHUNK)
+                for outcome in await self._add_batch(user_id, memories[start : start + ADD_CHUNK])
+            ]
         unique = list({str(m.id): m for m in memories}.values())
         try:
             written = await self._send_add(user_id, unique)
