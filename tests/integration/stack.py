@@ -238,6 +238,31 @@ class Stack:
         return [json.loads(fields[b"data"]) for _, fields in entries]
 
 
+def turns_backlog(stack: Stack) -> int:
+    """conversation-turns deliveries memory has not finished yet (pending + not yet read)."""
+    return _stream_backlog(stack, "conversation-turns")
+
+
+def outbox_backlog(stack: Stack) -> int:
+    """Messages of the outbox's internal topics not yet handled (pending + not yet read), as
+    the broker counts them for every consumer group."""
+    return _stream_backlog(stack, "*outbox")
+
+
+def _stream_backlog(stack: Stack, pattern: str) -> int:
+    import valkey
+
+    client = valkey.Valkey(host="127.0.0.1", port=stack.broker_port, socket_timeout=5)
+    try:
+        total = 0
+        for name in client.scan_iter(match=pattern, _type="stream"):
+            for group in client.xinfo_groups(name):  # type: ignore[union-attr]
+                total += int(group.get("pending") or 0) + int(group.get("lag") or 0)
+        return total
+    finally:
+        client.close()  # type: ignore[no-untyped-call]
+
+
 def eventually(condition: Callable[[], Any], *, timeout: float = 20.0, what: str) -> Any:
     """Poll ``condition`` until it returns something truthy; that value is returned."""
     deadline = time.monotonic() + timeout

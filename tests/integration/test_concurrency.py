@@ -16,21 +16,9 @@ import httpx
 import pytest
 import websockets
 
-from tests.integration.stack import AppPorts, Stack, eventually
+from tests.integration.stack import AppPorts, Stack, eventually, outbox_backlog, turns_backlog
 
 pytestmark = pytest.mark.integration
-
-
-def turns_backlog(stack: Stack) -> int:
-    """conversation-turns deliveries memory has not finished yet (pending + not yet read)."""
-    import valkey
-
-    client = valkey.Valkey(host="127.0.0.1", port=stack.broker_port, socket_timeout=5)
-    try:
-        groups = client.xinfo_groups("conversation-turns")
-        return sum(int(g.get("pending") or 0) + int(g.get("lag") or 0) for g in groups)
-    finally:
-        client.close()
 
 
 @pytest.fixture(autouse=True)
@@ -92,22 +80,6 @@ def new_session(stack: Stack, user: str) -> str:
     assert response.status_code == 201, response.text
     session_id: str = response.json()["session_id"]
     return session_id
-
-
-def outbox_backlog(stack: Stack) -> int:
-    """Messages of the outbox's internal topics not yet handled (pending + not yet read), as
-    the broker counts them for every consumer group."""
-    import valkey
-
-    client = valkey.Valkey(host="127.0.0.1", port=stack.broker_port, socket_timeout=5)
-    try:
-        total = 0
-        for name in client.scan_iter(match="*outbox", _type="stream"):
-            for group in client.xinfo_groups(name):
-                total += int(group.get("pending") or 0) + int(group.get("lag") or 0)
-        return total
-    finally:
-        client.close()
 
 
 async def test_enqueue_twelve_turns_on_one_session_across_replicas(stack: Stack) -> None:

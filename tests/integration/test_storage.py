@@ -13,11 +13,25 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.stack import Stack, eventually
+from tests.integration.stack import Stack, eventually, outbox_backlog, turns_backlog
 
 pytestmark = pytest.mark.integration
 
 MEMORY = {"dapr-app-id": "memory"}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_stack(stack: Stack) -> None:
+    """Each test starts once memory has worked off earlier tests' turns and the outboxes are
+    drained: an import of hundreds queued behind minutes of backlog on 2 cores outlasts the
+    30 s per-attempt timeout of memory calls (and its retry doubles the work)."""
+    eventually(
+        lambda: turns_backlog(stack) == 0 and outbox_backlog(stack) == 0,
+        timeout=240,
+        what="memory and the outboxes to work off earlier tests",
+    )
+
+
 PAGE = 128  # memory.data.layout.PAGE_MAX_ENTRIES
 
 
