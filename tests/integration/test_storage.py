@@ -22,11 +22,11 @@ MEMORY = {"dapr-app-id": "memory"}
 
 @pytest.fixture(autouse=True)
 def _quiet_stack(stack: Stack) -> None:
-    """Each test starts once memory has worked off earlier tests' turns and the outboxes are
-    drained: an import of hundreds queued behind minutes of backlog on 2 cores outlasts the
-    30 s per-attempt timeout of memory calls (and its retry doubles the work)."""
+    """Each test starts once memory has worked off earlier tests' turns and the outboxes have
+    read everything: an import of hundreds queued behind minutes of backlog on 2 cores
+    outlasts the 30 s per-attempt timeout of memory calls (and its retry doubles the work)."""
     eventually(
-        lambda: turns_backlog(stack) == 0 and outbox_backlog(stack) == 0,
+        lambda: turns_backlog(stack) == 0 and outbox_backlog(stack, pending=False) == 0,
         timeout=240,
         what="memory and the outboxes to work off earlier tests",
     )
