@@ -392,14 +392,17 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(results: dict[str, Any], path: Path = Path("docs/benchmarks.md")) -> None:
-    """Replace the memory section of docs/benchmarks.md (between its markers)."""
+def replace_section(
+    section: str, start: str, end: str, path: Path = Path("docs/benchmarks.md")
+) -> None:
+    """Replace what lies between the ``start`` and ``end`` markers of ``path`` by
+    ``section`` (which carries the markers itself)."""
     text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} lacks the {START} / {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(head + render_markdown(results) + tail)
+    if start not in text or end not in text:
+        raise SystemExit(f"{path} lacks the {start} / {end} markers")
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    path.write_text(head + section + tail)
 
 
 def main() -> None:
@@ -414,7 +417,7 @@ def main() -> None:
         results = asyncio.run(measure(stack, args.sizes, args.n, args.import_size))
     write_results("memory", results)
     if args.sizes == DEFAULT_SIZES:
-        write_markdown(results)
+        replace_section(render_markdown(results), START, END)
 
 
 if __name__ == "__main__":

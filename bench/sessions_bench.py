@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.memory_bench import percentile, write_results
+from bench.memory_bench import percentile, replace_section, write_results
 from chat.data.sessions import (
     SESSION_PAGES,
     SessionListHead,
@@ -219,15 +219,6 @@ def render_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write_markdown(results: dict[str, Any], path: Path = Path("docs/benchmarks.md")) -> None:
-    text = path.read_text()
-    if START not in text or END not in text:
-        raise SystemExit(f"{path} lacks the {START} / {END} markers")
-    head, rest = text.split(START, 1)
-    _, tail = rest.split(END, 1)
-    path.write_text(head + render_markdown(results) + tail)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=50, help="sequential calls per figure")
@@ -236,7 +227,7 @@ def main() -> None:
     with running_stack("embedded", workdir, ports=BENCH_PORTS, replicas=1) as stack:
         results = asyncio.run(measure(stack, args.n))
     write_results("sessions", results)
-    write_markdown(results)
+    replace_section(render_markdown(results), START, END)
 
 
 if __name__ == "__main__":
