@@ -15,6 +15,7 @@ from functools import lru_cache, partial
 from typing import Any, Literal, TypeVar
 
 import httpx
+from threadpoolctl import threadpool_limits
 
 from memory.core.exceptions import IdempotencyKeyReused, MemoryLimitReached
 from memory.core.settings import MemorySettings
@@ -106,6 +107,11 @@ class MemoryRuntime:
             )
             extractor = LLMFactExtractor(http, model=settings.extraction_model)
         model = shared_embedder() if embedder == "default" else embedder
+        # One BLAS thread per caller: the pool's two workers are the parallelism. OpenBLAS
+        # otherwise starts a thread per core for every matmul and spins them while it waits;
+        # with two workers, two replicas and daprd on 2 cores, 150 texts took 123 s instead
+        # of 3 s (docs/benchmarks.md, "BLAS threads").
+        threadpool_limits(limits=1, user_api="blas")
         cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memory-cpu")
 
         async def embed(_: None, contents: list[str]) -> list[StoredEmbedding | None]:
