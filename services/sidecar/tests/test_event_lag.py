@@ -15,14 +15,17 @@ class Clock:
         return self.now
 
 
-def delivered(lag: DeliveryLag, topic: str, seconds: float) -> None:
-    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    lag.observe(topic, now - timedelta(seconds=seconds), now=now)
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+STARTED = NOW - timedelta(hours=1)  # the app's start
+
+
+def delivered(lag: DeliveryLag, topic: str, seconds: float) -> float:
+    return lag.observe(topic, NOW - timedelta(seconds=seconds), now=NOW)
 
 
 def test_figures_per_topic_over_the_window() -> None:
     clock = Clock()
-    lag = DeliveryLag(clock=clock, window_seconds=60)
+    lag = DeliveryLag(clock=clock, window_seconds=60, started_at=STARTED)
     for seconds in [1.0] * 98 + [2.0, 3.0]:
         delivered(lag, "conversation-turns", seconds)
     delivered(lag, "memory-events", 1.2)
@@ -37,7 +40,7 @@ def test_figures_per_topic_over_the_window() -> None:
 
 
 def test_a_median_over_the_threshold_is_a_stall() -> None:
-    lag = DeliveryLag(clock=Clock())
+    lag = DeliveryLag(clock=Clock(), started_at=STARTED)
     for seconds in (40, 45, 50):
         delivered(lag, "conversation-turns", seconds)
     (reason,) = lag.stalled(30)
@@ -46,7 +49,7 @@ def test_a_median_over_the_threshold_is_a_stall() -> None:
 
 
 def test_a_lag_that_keeps_growing_past_the_threshold_is_a_stall() -> None:
-    lag = DeliveryLag(clock=Clock())
+    lag = DeliveryLag(clock=Clock(), started_at=STARTED)
     for i in range(40):  # a backlog: each delivery later than the one before
         delivered(lag, "memory-events", 1 + i)
     (reason,) = lag.stalled(30)
@@ -54,7 +57,7 @@ def test_a_lag_that_keeps_growing_past_the_threshold_is_a_stall() -> None:
 
 
 def test_clock_skew_never_makes_a_negative_lag() -> None:
-    lag = DeliveryLag(clock=Clock())
+    lag = DeliveryLag(clock=Clock(), started_at=STARTED)
     delivered(lag, "t", -2.0)
     assert lag.summary()[0].max == 0.0
 
@@ -62,7 +65,20 @@ def test_clock_skew_never_makes_a_negative_lag() -> None:
 def test_the_histogram_is_exported() -> None:
     from prometheus_client import generate_latest
 
-    lag = DeliveryLag(clock=Clock())
+    lag = DeliveryLag(clock=Clock(), started_at=STARTED)
     delivered(lag, "memory-events", 0.7)
     text = generate_latest(lag.registry).decode()
     assert 'event_delivery_lag_seconds_bucket{le="1.0",topic="memory-events"} 1.0' in text
+
+
+def test_a_backlog_left_while_the_app_was_down_is_not_a_stall() -> None:
+    """Events committed hours before the app started (delivered on its restart) count from
+    the start for the stall rule; the histogram and the returned lag keep the true figure."""
+    lag = DeliveryLag(clock=Clock(), started_at=NOW - timedelta(seconds=2))
+    assert delivered(lag, "memory-events", 13_585) == 13_585
+    delivered(lag, "memory-events", 13_580)
+    assert lag.summary()[0].max == 2.0
+    assert lag.stalled(30) == []
+    slow = DeliveryLag(clock=Clock(), started_at=NOW - timedelta(seconds=45))
+    delivered(slow, "memory-events", 13_585)  # still undelivered 45 s after the start
+    assert slow.stalled(30) != []

@@ -60,6 +60,10 @@ class DeliveryLag:
     window_seconds: float = 60.0
     clock: Callable[[], float] = time.monotonic
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    #: When this app began to consume. The stall rule counts an event committed before it
+    #: from here: a backlog left while the app was down (delivered on restart, hours old) is
+    #: not a stall of the event plane; draining it slower than the threshold still is.
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     _samples: dict[str, deque[tuple[float, float]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,13 +77,16 @@ class DeliveryLag:
 
     def observe(self, topic: str, committed_at: datetime, *, now: datetime | None = None) -> float:
         """Record one delivery of ``topic`` whose change was committed at ``committed_at``;
-        return the lag in seconds (never negative: clocks of two hosts may disagree)."""
+        return the lag in seconds (never negative: clocks of two hosts may disagree). The
+        histogram gets this lag; the stall window counts it from ``started_at`` at the
+        earliest."""
         if committed_at.tzinfo is None:
             committed_at = committed_at.replace(tzinfo=UTC)
-        lag = max(0.0, ((now or datetime.now(UTC)) - committed_at).total_seconds())
+        now = now or datetime.now(UTC)
+        lag = max(0.0, (now - committed_at).total_seconds())
         self._histogram.labels(topic=topic).observe(lag)
         window = self._samples.setdefault(topic, deque())
-        window.append((self.clock(), lag))
+        window.append((self.clock(), max(0.0, (now - max(committed_at, self.started_at)).total_seconds())))
         self._trim(window)
         return lag
 
