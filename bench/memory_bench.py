@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from memory.data.layout import MEMORY_PAGES, MemoryHead, entry_for, head_key, memory_key
+from memory.data.layout import documents_for
 from memory.models.memory import MemoryKind, MemorySource, StoredMemory
 from memory.services.embedding import load_default_embedder
 from memory.services.search import embed_contents
@@ -99,18 +99,7 @@ async def seed(stack: Stack, user: str, count: int) -> tuple[float, list[str]]:
         )
         for i in range(count)
     ]  # fmt: skip
-    change, left = MEMORY_PAGES.seal(
-        user, [m.model_dump(mode="json") for m in memories], pages=[], next_page=0
-    )
-    pages = change.saves
-    tail = [entry_for(m) for m in memories[len(memories) - len(left) :]]
-    head = MemoryHead(
-        user_id=user, version=1, count=count, next_page=len(pages),
-        pages=change.pages, tail=tail,
-    )  # fmt: skip
-    items = [(memory_key(user, str(m.id)), m.model_dump(mode="json")) for m in memories]
-    items += [(MEMORY_PAGES.save_key(p), p) for p in pages]
-    items.append((head_key(user), head.model_dump(mode="json")))
+    items = documents_for(user, memories)
     url = f"{stack.sidecar(stack.ports.memory)}/v1.0/state/memory-state"
     limit = asyncio.Semaphore(1)  # one SQLite writer: parallel 2 MB writes only wait on its lock
     async with httpx.AsyncClient(headers=stack.auth, timeout=300) as http:

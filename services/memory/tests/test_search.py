@@ -1,13 +1,22 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from memory.core.settings import MemorySettings
+from memory.data.layout import documents_for
 from memory.main import create_app
+from memory.models.memory import MemoryKind, MemorySource, StoredMemory
+from memory.services.embedding import load_default_embedder
+from memory.services.search import embed_contents
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+
+STORE = "memory-state"
 
 CORPUS = [
     "Alice is allergic to peanuts",
@@ -117,3 +126,62 @@ async def test_a_search_after_a_write_reloads_only_what_changed(
     loaded = json.loads(bulk_reads[0].content)["keys"]
     assert sorted(loaded) == sorted([f"memory:alice:{created['id']}", f"memory:alice:{ids[2]}"])
     assert hits[0]["memory"]["content"] == "Alice flies everywhere"
+
+
+# Ten thousand other memories of Alice's, many in the same areas as CORPUS (food, music,
+# travel, work, sport, health) but none saying what a paraphrase asks: 25 subjects x 20 things
+# x 20 occasions, all distinct.
+SUBJECTS = [
+    "Alice bought", "Alice borrowed", "Alice lost", "Alice repaired", "Alice ordered",
+    "Alice read about", "Alice photographed", "Alice painted", "Alice sold", "Alice cleaned",
+    "Alice's brother gave her", "Alice's neighbour lent her", "Alice wrote a review of",
+    "Alice complained about", "Alice is saving for", "Alice recommended", "Alice forgot",
+    "Alice found", "Alice wrapped", "Alice returned", "Alice measured", "Alice packed",
+    "Alice watched a video about", "Alice argued about", "Alice booked",
+]  # fmt: skip
+THINGS = [
+    "a second-hand bicycle", "a ceramic teapot", "a guitar amplifier", "a hiking backpack",
+    "a cookbook of Italian desserts", "a pair of ski boots", "a laptop stand", "a wool scarf",
+    "a box of watercolour paints", "a bus ticket to the coast", "a yoga mat", "a desk lamp",
+    "a bag of dog food", "an electric kettle", "a garden hose", "a chess clock",
+    "a vinyl record of piano sonatas", "a tennis racket", "a sewing machine", "a camping stove",
+]  # fmt: skip
+OCCASIONS = [
+    "last Monday", "in March", "before the holidays", "with her cousin", "at the flea market",
+    "during lunch", "after work", "on a rainy Sunday", "for her birthday", "in a hurry",
+    "twice this year", "without asking anyone", "at the airport", "late at night",
+    "on her way home", "with a coupon", "from an online shop", "at the weekend",
+    "while on call", "for the third time",
+]  # fmt: skip
+
+
+async def test_the_right_memory_still_ranks_first_among_10000(
+    app: FastAPI, fake_sidecar: FakeDaprSidecar
+) -> None:
+    """Each paraphrase finds its memory first when the user has 10,000 memories: the six of
+    CORPUS are the oldest (sealed in the first page), 9,994 others come after them."""
+    texts = CORPUS + [f"{s} {t} {o}" for s in SUBJECTS for t in THINGS for o in OCCASIONS]
+    texts = texts[:10_000]
+    embedder = load_default_embedder()
+    assert embedder is not None
+    vectors = embed_contents(embedder, texts)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    memories = [
+        StoredMemory(
+            id=uuid.uuid4(), user_id="alice", kind=MemoryKind.semantic, content=text,
+            source=MemorySource(), created_at=start + timedelta(seconds=i), updated_at=start,
+            version=1, embedding=vector,
+        )
+        for i, (text, vector) in enumerate(zip(texts, vectors, strict=True))
+    ]  # fmt: skip
+    for key, value in documents_for("alice", memories):
+        fake_sidecar.put(STORE, key, value)
+    async with asgi_client(app, "http://memory") as client:
+        assert (await client.get("/memories/alice")).json()["total"] == 10_000
+        for query, expected in PARAPHRASES:
+            response = await client.get("/memories/alice/search", params={"q": query, "k": 3})
+            hits = response.json()["hits"]
+            assert hits[0]["memory"]["id"] == str(memories[expected].id), (
+                query,
+                [h["memory"]["content"] for h in hits],
+            )

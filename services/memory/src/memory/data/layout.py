@@ -117,3 +117,21 @@ def stamp(memories: Sequence[StoredMemory], after: datetime | None) -> list[Stor
         m if t == m.created_at else m.model_copy(update={"created_at": t, "updated_at": t})
         for m, t in zip(memories, times, strict=True)
     ]
+
+
+def documents_for(user_id: str, memories: Sequence[StoredMemory]) -> list[tuple[str, Json]]:
+    """The state documents of a user who has exactly ``memories`` (oldest first, ``created_at``
+    increasing), in the paged layout: each memory's document, the sealed pages and the head
+    (version 1), as ``(key, value)`` pairs to save. For loading a store in bulk (benchmarks,
+    tests); the service itself writes through ``MemoryRepository``."""
+    change, left = MEMORY_PAGES.seal(
+        user_id, [m.model_dump(mode="json") for m in memories], pages=[], next_page=0
+    )
+    head = MemoryHead(
+        user_id=user_id, version=1, count=len(memories), next_page=len(change.saves),
+        pages=change.pages, tail=[entry_for(m) for m in memories[len(memories) - len(left) :]],
+    )  # fmt: skip
+    documents = [(memory_key(user_id, str(m.id)), m.model_dump(mode="json")) for m in memories]
+    documents += [(MEMORY_PAGES.save_key(p), p) for p in change.saves]
+    documents.append((head_key(user_id), head.model_dump(mode="json")))
+    return documents
