@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def event_schemas() -> dict[str, type[BaseModel]]:
-    from memory.models.events import ConversationTurn, IndexUpdated, UserForgotten
+    from memory.models.events import (
+        ConversationTurn,
+        IndexUpdated,
+        SessionDeletedEvent,
+        UserForgotten,
+    )
     from memory.models.memory import StoredMemory
 
     return {
@@ -26,6 +31,7 @@ def event_schemas() -> dict[str, type[BaseModel]]:
         "memory-index-updated.v1.json": IndexUpdated,
         "user-forgotten.v1.json": UserForgotten,
         "conversation-turn.v1.json": ConversationTurn,
+        "session-deleted.v1.json": SessionDeletedEvent,
     }
 
 

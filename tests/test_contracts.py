@@ -6,9 +6,11 @@ import uuid
 from datetime import UTC, datetime
 
 from chat.models.events import ConversationTurn as ChatTurn
+from chat.models.events import SessionDeletedEvent as ChatSessionDeleted
 from chat.models.events import ToolUse
 from chat.models.memory import SearchResults as ChatSearchResults
 from memory.models.events import ConversationTurn as MemoryTurn
+from memory.models.events import SessionDeletedEvent as MemorySessionDeleted
 from memory.models.memory import Memory, MemorySource, SearchHit, SearchResults
 
 
@@ -31,6 +33,15 @@ def test_the_turn_chat_publishes_is_the_turn_memory_reads() -> None:
         True,
         "remember",
     )
+
+
+def test_the_session_deletion_chat_publishes_is_what_memory_reads() -> None:
+    published = ChatSessionDeleted(
+        user_id="alice", session_id=str(uuid.uuid4()), deleted_at=datetime.now(UTC),
+        message_count=134,
+    )  # fmt: skip
+    read = MemorySessionDeleted.model_validate(published.model_dump(mode="json"))
+    assert read.model_dump() == published.model_dump()
 
 
 def test_search_results_memory_returns_are_what_chat_reads() -> None:

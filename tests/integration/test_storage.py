@@ -205,6 +205,14 @@ def list_head(stack: Stack, user: str) -> dict[str, Any]:
     return dict(httpx.get(url, headers=stack.auth, timeout=10).json())
 
 
+def session_deleted(stack: Stack, topic: str, session_id: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in stack.topic_events(topic)
+        if e.get("type") == "session.deleted" and e.get("subject") == session_id
+    ]
+
+
 def chat_client(stack: Stack, replica: int = 0) -> httpx.AsyncClient:
     app = stack.replicas("chat")[replica]
     return httpx.AsyncClient(base_url=stack.app_url(app), timeout=60)
@@ -213,7 +221,7 @@ def chat_client(stack: Stack, replica: int = 0) -> httpx.AsyncClient:
 async def test_a_long_session_is_paged_and_reads_back_whole(stack: Stack) -> None:
     """33 turns (66 messages) alternating between the two chat replicas: the first 64
     messages are sealed into a page, the history reads back whole in both orders, and deleting
-    the session erases the head and the page."""
+    the session erases the head and the page and is announced once."""
     user = new_user()
     clients = [chat_client(stack, 0), chat_client(stack, 1)]
     try:
@@ -235,6 +243,19 @@ async def test_a_long_session_is_paged_and_reads_back_whole(stack: Stack) -> Non
         assert (await clients[0].delete(f"/users/{user}/sessions/{sid}")).status_code == 200
         assert stack.state_keys("chat-state", f"history:{user}:{sid}:") == []
         assert stack.state_keys("chat-state", f"session:{user}:{sid}") == []
+        # Announced by chat's outbox with the erasure, and memory takes it (no dead letter).
+        eventually(
+            lambda: session_deleted(stack, "conversation-turns", sid),
+            timeout=60,
+            what="session.deleted on conversation-turns",
+        )
+        [announced] = session_deleted(stack, "conversation-turns", sid)
+        assert announced["subject"] == sid
+        assert announced["data"]["message_count"] == HISTORY_PAGE + 2
+        eventually(
+            lambda: turns_backlog(stack) == 0, timeout=60, what="memory to take the event"
+        )
+        assert session_deleted(stack, "conversation-turns-dlq", sid) == []
     finally:
         for client in clients:
             await client.aclose()

@@ -139,6 +139,33 @@ async def test_deleting_a_session_erases_its_head_and_every_page(
     assert keys(fake_sidecar, f"session:alice:{sid}") == []
     response = await client.get(f"/users/alice/sessions/{sid}/history")
     assert response.status_code == 404
+    # Announced once, by the outbox, with the erasure: the deletion record is the event.
+    deleted = [e for e in fake_sidecar.published if e["type"] == "session.deleted"]
+    assert [(e["topic"], e["subject"]) for e in deleted] == [("conversation-turns", sid)]
+    assert deleted[0]["data"] | {"deleted_at": None} == {
+        "schema_version": "1.0", "user_id": "alice", "session_id": sid,
+        "deleted_at": None, "message_count": 2 * (P + 3),
+    }  # fmt: skip
+    assert stored(fake_sidecar, f"deleted:alice:{sid}") == deleted[0]["data"]
+    assert (await client.delete(f"/users/alice/sessions/{sid}")).status_code == 404
+    assert len([e for e in fake_sidecar.published if e["type"] == "session.deleted"]) == 1
+
+
+async def test_a_delete_cut_short_is_finished_by_the_next(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    """A delete that stopped after erasing some pages (a crash) left the head, which still
+    names every page: deleting again erases the rest and announces the deletion once."""
+    sid = await new_session(client)
+    for i in range(P + 3):
+        await turn(client, sid, f"m{i}")
+    fake_sidecar.data[STORE].pop(f"history:alice:{sid}:1")  # the newest page went first
+    assert (await client.delete(f"/users/alice/sessions/{sid}")).status_code == 200
+    assert keys(fake_sidecar, f"history:alice:{sid}:") == []
+    assert keys(fake_sidecar, f"session:alice:{sid}") == []
+    assert [e["subject"] for e in fake_sidecar.published if e["type"] == "session.deleted"] == [
+        sid
+    ]
 
 
 async def test_a_full_session_refuses_the_turn_before_the_model_runs(

@@ -122,3 +122,20 @@ async def test_store_outage_answers_503_so_daprd_retries(
     response = await deliver(client, make_turn_event())
     assert response.status_code == 503
     assert fake_sidecar.published == []
+
+
+async def test_a_session_deletion_is_acknowledged_and_keeps_the_users_memories(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    await deliver(client, make_turn_event())
+    state, events = dict(fake_sidecar.data[STORE]), list(fake_sidecar.published)
+    deleted = {
+        "schema_version": "1.0", "user_id": "alice", "session_id": "session-1",
+        "deleted_at": datetime.now(UTC).isoformat(), "message_count": 2,
+    }  # fmt: skip
+    event = {"id": "outbox-1", "type": "session.deleted", "source": "chat", "data": deleted}
+    assert (await deliver(client, event)).json() == {"status": "SUCCESS"}
+    assert fake_sidecar.data[STORE] == state
+    assert fake_sidecar.published == events
+    bad = event | {"data": deleted | {"message_count": -1}}
+    assert (await deliver(client, bad)).json() == {"status": "DROP"}

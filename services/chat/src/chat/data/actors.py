@@ -241,12 +241,15 @@ class ChatSession(Actor, ChatSessionInterface):
         return await actor_reply(work(), _DOMAIN_ERRORS)
 
     async def delete(self, request: dict[str, Any]) -> dict[str, Any]:
-        """Delete the session's document; a running turn learns it on its next renewal, and
-        its save is refused. → whether there was a document."""
-        del request
+        """``{"now"}``: erase the session's head and history (announced as
+        ``session.deleted``); a running turn learns it on its next renewal, and its save is
+        refused. → whether there was a document."""
+        now = datetime.fromisoformat(request["now"])
 
         async def work() -> bool:
-            existed = await self._repository.delete_document(self._user_id, self._session_id)
+            existed = await self._repository.delete_document(
+                self._user_id, self._session_id, now=now
+            )
             self._lease.mark_deleted()  # only once the document is gone (a failed delete: 503)
             return existed
 
@@ -388,8 +391,10 @@ class SessionActors:
         )
         return SessionSummary.model_validate(summary)
 
-    async def delete(self, user_id: str, session_id: str) -> bool:
-        return bool(await self._session(user_id, session_id, "delete", {}))
+    async def delete(self, user_id: str, session_id: str, *, now: datetime) -> bool:
+        return bool(
+            await self._session(user_id, session_id, "delete", {"now": now.isoformat()})
+        )
 
     async def create_session(self, user_id: str, session_id: str, *, now: datetime) -> None:
         """Raises SessionLimitReached when the user has the maximum of sessions."""

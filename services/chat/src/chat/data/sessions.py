@@ -9,6 +9,8 @@ Keys (daprd prefixes them with the app id; docs/chat.md has the sizes):
   up to ``HISTORY_PAGE_MESSAGES`` messages and ``HISTORY_PAGE_BYTES``, oldest first. History is
   append-only, so a sealed page never changes.
 - ``sessions:<user>``: the user's list of sessions (title, activity, message count).
+- ``deleted:<user>:<session>``: the record of an erased session, the ``session.deleted`` event
+  (kept a day).
 
 Appending a turn writes the head (and, once per ``HISTORY_PAGE_MESSAGES`` messages, seals the
 tail into a page written just before): the same cost at turn 10 and at turn 10,000.
@@ -36,7 +38,12 @@ import orjson
 from pydantic import BaseModel, Field
 
 from chat.core.exceptions import SessionDeleted, SessionFull, SessionLimitReached
-from chat.models.events import TURN_COMPLETED, ConversationTurn
+from chat.models.events import (
+    SESSION_DELETED,
+    TURN_COMPLETED,
+    ConversationTurn,
+    SessionDeletedEvent,
+)
 from chat.models.sessions import HistoryMessage, SessionHead, SessionSummary
 from sidecar.errors import ConcurrencyConflict, ETagMismatch, StateStoreUnavailable
 from sidecar.paging import Json, PageChange, PagedLayout, PageRef, Position, next_times, page_of
@@ -55,10 +62,19 @@ TAIL_MAX_BYTES = 512 * 1024
 MAX_PAGES_PER_SEAL = 8
 #: Deletes per transaction when a session is erased.
 DELETE_CHUNK = 500
+#: How long a session's deletion record (``deleted:<user>:<session>``) is kept. It exists to
+#: carry ``session.deleted`` (Dapr's outbox publishes upserts only) and says when and how
+#: much was erased; the store's TTL removes it (state.sqlite and state.redis both honour
+#: ``ttlInSeconds`` inside transactions).
+DELETION_RECORD_TTL_SECONDS = 24 * 3600
 
 
 def session_key(user_id: str, session_id: str) -> str:
     return f"session:{user_id}:{session_id}"
+
+
+def deletion_key(user_id: str, session_id: str) -> str:
+    return f"deleted:{user_id}:{session_id}"
 
 
 def history_key(user_id: str, session_id: str, no: int) -> str:
@@ -310,22 +326,48 @@ class SessionRepository:
 
         return await retry_on_conflict(attempt)
 
-    async def delete_document(self, user_id: str, session_id: str) -> bool:
-        """Delete the session's head and every history page (one transaction of deletes,
-        which publishes nothing); returns whether there was a head."""
+    async def delete_document(self, user_id: str, session_id: str, *, now: datetime) -> bool:
+        """Erase the session's head and every history page; returns whether there was a head.
+
+        Pages go first (transactions of deletes, which publish nothing), then one transaction
+        deletes the head and upserts the session's deletion record (``deleted:<user>:<session>``,
+        kept ``DELETION_RECORD_TTL_SECONDS``), which the outbox publishes as ``session.deleted``:
+        the erasure and its announcement commit together. A crash part-way leaves the head,
+        which names the pages left, and the next delete finishes the work."""
+        return await retry_on_conflict(lambda: self._erase(user_id, session_id, now))
+
+    async def _erase(self, user_id: str, session_id: str, now: datetime) -> bool:
         key = session_key(user_id, session_id)
         entry = await self._store.get(key)
         if entry.value is None:
             return False
         head = head_of(entry.value)
         pages = len(head.page_counts) + MAX_PAGES_PER_SEAL  # and any a crashed seal left
-        ops = [StateOp(key=key, operation="delete")]
-        ops += [
+        page_deletes = [
             StateOp(key=history_key(user_id, session_id, no), operation="delete")
-            for no in range(pages)
+            for no in reversed(range(pages))
         ]
-        for chunk in range(0, len(ops), DELETE_CHUNK):
-            await self._store.transact(ops[chunk : chunk + DELETE_CHUNK])
+        for chunk in range(0, len(page_deletes), DELETE_CHUNK):
+            await self._store.transact(page_deletes[chunk : chunk + DELETE_CHUNK])
+        record = SessionDeletedEvent(
+            user_id=user_id, session_id=session_id, deleted_at=now,
+            message_count=head.message_count,
+        )  # fmt: skip
+        await self._store.transact(
+            [
+                StateOp(key=key, operation="delete", etag=entry.etag),
+                StateOp(
+                    key=deletion_key(user_id, session_id),
+                    value=record.model_dump(mode="json"),
+                    metadata={
+                        "type": SESSION_DELETED,
+                        "subject": session_id,
+                        "ttlInSeconds": str(DELETION_RECORD_TTL_SECONDS),
+                    },
+                    content_type=JSON,
+                ),
+            ]
+        )
         return True
 
     # -- helpers -----------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The event chat publishes with each finished turn (schema: docs/events/conversation-turn.v1.json,
-which memory's model generates; tests/test_contracts.py checks both agree)."""
+"""The events chat publishes on ``conversation-turns``: one with each finished turn and one with
+each erased session (schemas: docs/events/conversation-turn.v1.json and session-deleted.v1.json,
+which memory's models generate; tests/test_contracts.py checks both sides agree)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 TURN_COMPLETED = "conversation.turn.completed"
+SESSION_DELETED = "session.deleted"
 
 
 class ToolUse(BaseModel):
@@ -28,3 +30,14 @@ class ConversationTurn(BaseModel):
     model: str
     completed_at: datetime
     interrupted: bool = False
+
+
+class SessionDeletedEvent(BaseModel):
+    """Data of ``session.deleted``: the session's head and every history page are erased, in
+    the transaction that publishes this (docs/events.md)."""
+
+    schema_version: Literal["1.0"] = "1.0"
+    user_id: str
+    session_id: str
+    deleted_at: datetime
+    message_count: int

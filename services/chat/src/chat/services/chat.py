@@ -355,10 +355,11 @@ class ChatService:
         )
 
     async def delete_session(self, *, user_id: str, session_id: str) -> SessionDeletedReply:
-        """Delete the session's history (through its actor: a running turn is stopped and its
-        save refused) and take it off the user's list. 404 if it was neither."""
+        """Erase the session's history (through its actor: a running turn is stopped and its
+        save refused; the erasure publishes ``session.deleted``) and take it off the user's
+        list. 404 if it was neither."""
         head = await self._sessions.head(user_id, session_id)
-        had_document = await self._actors.delete(user_id, session_id)
+        had_document = await self._actors.delete(user_id, session_id, now=datetime.now(UTC))
         created_at = None if head is None else head.created_at
         was_listed = await self._actors.unlist_session(user_id, session_id, created_at)
         if not (had_document or was_listed):

@@ -26,6 +26,7 @@ class EventType(StrEnum):
 
 
 TURN_COMPLETED = "conversation.turn.completed"
+SESSION_DELETED = "session.deleted"
 
 
 class IndexUpdated(BaseModel):
@@ -73,6 +74,20 @@ class ConversationTurn(BaseModel):
     model: Annotated[str, StringConstraints(max_length=200)] = ""
     completed_at: datetime
     interrupted: bool = False
+
+
+class SessionDeletedEvent(BaseModel):
+    """Data of ``session.deleted``, published by chat when a session and its history are
+    erased (its head and every history page, in the transaction that publishes this)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    schema_version: Literal["1.0"]
+    user_id: UserId
+    session_id: RefId
+    deleted_at: datetime
+    #: Messages the session held when it was erased.
+    message_count: int = Field(ge=0)
 
 
 class CloudEvent(BaseModel):
