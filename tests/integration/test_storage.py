@@ -252,9 +252,7 @@ async def test_a_long_session_is_paged_and_reads_back_whole(stack: Stack) -> Non
         [announced] = session_deleted(stack, "conversation-turns", sid)
         assert announced["subject"] == sid
         assert announced["data"]["message_count"] == HISTORY_PAGE + 2
-        eventually(
-            lambda: turns_backlog(stack) == 0, timeout=60, what="memory to take the event"
-        )
+        eventually(lambda: turns_backlog(stack) == 0, timeout=60, what="memory to take the event")
         assert session_deleted(stack, "conversation-turns-dlq", sid) == []
     finally:
         for client in clients:

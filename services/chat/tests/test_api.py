@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from fastapi import FastAPI
 
 from sidecar.testing import FakeDaprSidecar
 
@@ -81,9 +82,11 @@ async def test_readyz_ready_and_memory_ok(
 
 
 async def test_readyz_fails_while_memory_events_arrive_late_and_metrics_show_the_lag(
-    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+    app: FastAPI, client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
 ) -> None:
     fake_sidecar.invoke = memory_app([])  # type: ignore[assignment]
+    # Up for five minutes: a 90 s lag is the event plane's (not a backlog from before start).
+    app.state.delivery_lag.started_at = datetime.now(UTC) - timedelta(minutes=5)
     committed = (datetime.now(UTC) - timedelta(seconds=90)).isoformat()
     event = {
         "id": "outbox-1",

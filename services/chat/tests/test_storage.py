@@ -163,9 +163,7 @@ async def test_a_delete_cut_short_is_finished_by_the_next(
     assert (await client.delete(f"/users/alice/sessions/{sid}")).status_code == 200
     assert keys(fake_sidecar, f"history:alice:{sid}:") == []
     assert keys(fake_sidecar, f"session:alice:{sid}") == []
-    assert [e["subject"] for e in fake_sidecar.published if e["type"] == "session.deleted"] == [
-        sid
-    ]
+    assert [e["subject"] for e in fake_sidecar.published if e["type"] == "session.deleted"] == [sid]
 
 
 async def test_a_full_session_refuses_the_turn_before_the_model_runs(

@@ -86,7 +86,8 @@ class DeliveryLag:
         lag = max(0.0, (now - committed_at).total_seconds())
         self._histogram.labels(topic=topic).observe(lag)
         window = self._samples.setdefault(topic, deque())
-        window.append((self.clock(), max(0.0, (now - max(committed_at, self.started_at)).total_seconds())))
+        since = max(committed_at, self.started_at)
+        window.append((self.clock(), max(0.0, (now - since).total_seconds())))
         self._trim(window)
         return lag
 

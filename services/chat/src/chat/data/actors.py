@@ -392,9 +392,7 @@ class SessionActors:
         return SessionSummary.model_validate(summary)
 
     async def delete(self, user_id: str, session_id: str, *, now: datetime) -> bool:
-        return bool(
-            await self._session(user_id, session_id, "delete", {"now": now.isoformat()})
-        )
+        return bool(await self._session(user_id, session_id, "delete", {"now": now.isoformat()}))
 
     async def create_session(self, user_id: str, session_id: str, *, now: datetime) -> None:
         """Raises SessionLimitReached when the user has the maximum of sessions."""

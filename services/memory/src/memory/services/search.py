@@ -3,6 +3,7 @@ keyword overlap; keyword overlap alone when no embedder is installed."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOPWORDS = """
 a an and are as at be but by do does did for from has have how i i'm in is it its me my of on or
 our so that the their them they this to was we were what when where which who why will with you
-your about any know tell
+your about any know tell he she him her his hers us
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
 
@@ -204,6 +205,16 @@ class SegmentCache:
             self._size -= len(dropped)
 
 
+def _idf(query_terms: set[str], segments: Sequence[Segment], total: int) -> dict[str, float]:
+    """Each query term's IDF over the ``total`` memories of ``segments``:
+    ln(1 + (N - df + 0.5) / (df + 0.5)), positive for any document frequency df."""
+    weights = {}
+    for term in sorted(query_terms):
+        df = sum(len(rows) for s in segments if (rows := s.postings.get(term)) is not None)
+        weights[term] = math.log(1.0 + (total - df + 0.5) / (df + 0.5))
+    return weights
+
+
 def rank(
     query: str,
     segments: Sequence[Segment],
@@ -215,22 +226,28 @@ def rank(
     """The ``k`` best memories of ``segments`` for ``query``: cosine similarity with
     ``query_vector`` (the query's embedding) blended with keyword overlap; keyword overlap
     alone, and only memories sharing a term, without a vector. Ties keep the segments'
-    order."""
+    order.
+
+    Keyword overlap is the share of the query's terms a memory has, each term weighted by its
+    inverse document frequency over the user's memories (BM25's IDF, Robertson and Zaragoza,
+    "The Probabilistic Relevance Framework", 2009): a word that thousands of the user's
+    memories share ("birthday", "bought") counts for little, a rare one for much."""
     query_terms = terms(query)
     sizes = [len(s) for s in segments]
     total = sum(sizes)
     if total == 0:
         return []
     keyword = np.zeros(total, dtype=np.float32)
+    weights = _idf(query_terms, segments, total)
     offset = 0
     for segment in segments:
-        for term in query_terms:
+        for term, weight in weights.items():
             rows = segment.postings.get(term)
             if rows is not None:
-                keyword[offset + rows] += 1
+                keyword[offset + rows] += weight
         offset += len(segment)
-    if query_terms:
-        keyword /= len(query_terms)
+    if weights:
+        keyword /= sum(weights.values())
     semantic: NDArray[np.float32] | None = None
     if query_vector is not None and all(s.vectors is not None for s in segments):
         q = query_vector
