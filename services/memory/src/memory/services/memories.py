@@ -73,6 +73,14 @@ def shared_embedder() -> TextEmbedder | None:
     return load_default_embedder()
 
 
+#: Threads for CPU-bound work (embedding, ranking, segment builds), each with one BLAS
+#: thread: two use both cores of the reference machine (docs/benchmarks.md); under the
+#: Kubernetes limit of one CPU (k8s/base/memory) the second only overlaps the first's waits.
+CPU_WORKERS = 2
+#: Texts embedded in one call from which the call is split over the CPU workers.
+SPLIT_EMBEDDING_AT = 32
+
+
 @dataclass
 class MemoryRuntime:
     """What the memory service keeps per process: none of it is state of record."""
@@ -112,11 +120,24 @@ class MemoryRuntime:
         # with two workers, two replicas and daprd on 2 cores, 150 texts took 123 s instead
         # of 3 s (docs/benchmarks.md, "BLAS threads").
         threadpool_limits(limits=1, user_api="blas")
-        cpu = ThreadPoolExecutor(max_workers=2, thread_name_prefix="memory-cpu")
+        cpu = ThreadPoolExecutor(max_workers=CPU_WORKERS, thread_name_prefix="memory-cpu")
 
         async def embed(_: None, contents: list[str]) -> list[StoredEmbedding | None]:
+            # Texts that arrived together are one call (GroupedCalls); a large group is split
+            # over the pool's workers, or an import would run on one core: every `i::n` share
+            # has texts of every length, so the shares take about as long.
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(cpu, embed_contents, model, contents)
+            shares = CPU_WORKERS if len(contents) >= SPLIT_EMBEDDING_AT else 1
+            parts = await asyncio.gather(
+                *(
+                    loop.run_in_executor(cpu, embed_contents, model, contents[i::shares])
+                    for i in range(shares)
+                )
+            )
+            embedded: list[StoredEmbedding | None] = [None] * len(contents)
+            for i, part in enumerate(parts):
+                embedded[i::shares] = part
+            return embedded
 
         return cls(
             embedder=model,

@@ -115,22 +115,36 @@ class MiniLMEmbedder:
         # Padding positions get -inf-like scores so no token attends to them.
         bias = ((1.0 - mask) * -1e9)[:, None, None, :]
         heads, head_dim = 12, self.dimension // 12
+        # The dense layers run on (n·length, 384) matrices: one GEMM each, ~20 % faster than
+        # numpy's stacked matmul over (n, length, 384).
+        x = x.reshape(n * length, self.dimension)
         for layer in self._layers:
-            qkv = x @ layer["qkv_w"] + layer["qkv_b"]
+            qkv = x @ layer["qkv_w"]
+            qkv += layer["qkv_b"]
             q, k, v = (
-                qkv[..., i * self.dimension : (i + 1) * self.dimension]
+                qkv[:, i * self.dimension : (i + 1) * self.dimension]
                 .reshape(n, length, heads, head_dim)
                 .transpose(0, 2, 1, 3)
                 for i in range(3)
             )
-            scores = q @ k.transpose(0, 1, 3, 2) / math.sqrt(head_dim) + bias
+            scores = q @ k.transpose(0, 1, 3, 2)
+            scores *= 1.0 / math.sqrt(head_dim)
+            scores += bias
             scores -= scores.max(axis=-1, keepdims=True)
-            weights = np.exp(scores)
-            weights /= weights.sum(axis=-1, keepdims=True)
-            context = (weights @ v).transpose(0, 2, 1, 3).reshape(n, length, self.dimension)
-            x = _layer_norm(x + context @ layer["out_w"] + layer["out_b"], *layer["norm1"])
-            hidden = _gelu(x @ layer["up_w"] + layer["up_b"])
-            x = _layer_norm(x + hidden @ layer["down_w"] + layer["down_b"], *layer["norm2"])
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(n * length, self.dimension)
+            attended = context @ layer["out_w"]
+            attended += layer["out_b"]
+            attended += x
+            x = _layer_norm(attended, *layer["norm1"])
+            hidden = x @ layer["up_w"]
+            hidden += layer["up_b"]
+            out = _gelu(hidden) @ layer["down_w"]
+            out += layer["down_b"]
+            out += x
+            x = _layer_norm(out, *layer["norm2"])
+        x = x.reshape(n, length, self.dimension)
         pooled = (x * mask[:, :, None]).sum(axis=1) / np.maximum(
             mask.sum(axis=1, keepdims=True), 1e-9
         )
@@ -145,26 +159,34 @@ def _layer_norm(x: Any, weight: Any, bias: Any, eps: float = 1e-12) -> Any:
     return (x - mean) / np.sqrt(var + eps) * weight + bias
 
 
-def _gelu(x: Any) -> Any:
-    """BERT's exact GELU, 0.5·x·(1 + erf(x/√2)), with erf by Abramowitz and Stegun 7.1.26
-    (absolute error below 1.5e-7). Computed in place over two buffers: with a temporary per
-    step it took 28 % of the encoder's time (cProfile, 640 short texts), now 2.4x less."""
-    a = np.abs(x)
-    a *= 1.0 / math.sqrt(2.0)  # |z|, z = x/√2
-    t = a * np.float32(0.3275911)
-    t += 1.0
-    np.reciprocal(t, out=t)
-    poly = t * np.float32(1.061405429)
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-        poly += np.float32(c)
-        poly *= t
-    np.square(a, out=a)
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    poly *= a  # 1 - erf(|z|)
-    np.subtract(1.0, poly, out=poly)
-    np.copysign(poly, x, out=poly)  # erf(z)
-    poly += 1.0
-    poly *= x
-    poly *= 0.5
-    return poly
+#: Rows of the hidden layer GELU works on at a time: 32 x 1536 floats stay in the CPU's cache
+#: through its dozen passes (the whole (n·length, 1536) matrix did not: 2x slower).
+_GELU_ROWS = 32
+
+
+def _gelu(hidden: Any) -> Any:
+    """BERT's exact GELU, 0.5·x·(1 + erf(x/√2)), in place over ``hidden`` (rows x features),
+    with erf by Abramowitz and Stegun 7.1.26 (absolute error below 1.5e-7). Computed a block
+    of rows at a time with two scratch buffers: with a temporary per step over the whole
+    matrix it took 28 % of the encoder's time (cProfile, 640 short texts)."""
+    for start in range(0, len(hidden), _GELU_ROWS):
+        x = hidden[start : start + _GELU_ROWS]
+        a = np.abs(x)
+        a *= 1.0 / math.sqrt(2.0)  # |z|, z = x/√2
+        t = a * np.float32(0.3275911)
+        t += 1.0
+        np.reciprocal(t, out=t)
+        poly = t * np.float32(1.061405429)
+        for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+            poly += np.float32(c)
+            poly *= t
+        np.square(a, out=a)
+        np.negative(a, out=a)
+        np.exp(a, out=a)
+        poly *= a  # 1 - erf(|z|)
+        np.subtract(1.0, poly, out=poly)
+        np.copysign(poly, x, out=poly)  # erf(z)
+        poly += 1.0
+        poly *= 0.5
+        x *= poly
+    return hidden
