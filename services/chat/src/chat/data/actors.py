@@ -22,7 +22,7 @@ from abc import abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from dapr.actor import Actor, ActorInterface
@@ -243,8 +243,9 @@ class ChatSession(Actor, ChatSessionInterface):
     async def delete(self, request: dict[str, Any]) -> dict[str, Any]:
         """``{"now"}``: erase the session's head and history (announced as
         ``session.deleted``); a running turn learns it on its next renewal, and its save is
-        refused. → whether there was a document."""
-        now = datetime.fromisoformat(request["now"])
+        refused. → whether there was a document. A call without ``now`` (from a replica of
+        the previous version, during a rolling upgrade) uses this replica's clock."""
+        now = datetime.fromisoformat(request["now"]) if "now" in request else datetime.now(UTC)
 
         async def work() -> bool:
             existed = await self._repository.delete_document(
