@@ -421,6 +421,7 @@ def start_app(app: AppPorts, *, log_dir: Path, env: dict[str, str] | None = None
         [
             ROOT / ".venv" / "bin" / "uvicorn", app.module, "--factory",
             "--host", "127.0.0.1", "--port", str(app.app), "--no-access-log",
+            "--timeout-keep-alive", "100",
         ],
         log_dir=log_dir,
         env=app_env,
