@@ -316,6 +316,13 @@ START, END = "<!-- memory-bench:start -->", "<!-- memory-bench:end -->"
 X = "\N{MULTIPLICATION SIGN}"
 
 
+def latency_cell(figures: dict[str, Any], scale: float) -> str:
+    """One table cell: p50 / p99 (ms), the p50 over the baseline, the p99 over the smallest
+    size's p99 (``scale``)."""
+    f = figures
+    return f"{f['p50_ms']} / {f['p99_ms']} ({f['p50_vs_baseline']}{X}, {scale:.2f}{X})"
+
+
 def render_markdown(results: dict[str, Any]) -> str:
     """The memory section of docs/benchmarks.md for ``results``: the table per size with
     ratios against the baseline and against 100 memories, and a chart of p99 by size."""
@@ -345,10 +352,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         cells = []
         for size in sizes:
             f = results["sizes"][size][key]
-            scale = f["p99_ms"] / smallest[key]["p99_ms"]
-            cells.append(
-                f"{f['p50_ms']} / {f['p99_ms']} ({f['p50_vs_baseline']}{X}, {scale:.2f}{X})"
-            )
+            cells.append(latency_cell(f, f["p99_ms"] / smallest[key]["p99_ms"]))
         target = TARGETS_P99_MS.get(key)
         lines.append(
             f"| {label} | " + " | ".join(cells) + f" | {f'< {target} ms' if target else ''} |"

@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from bench.memory_bench import percentile, replace_section, write_results
+from bench.memory_bench import latency_cell, percentile, replace_section, write_results
 from chat.data.sessions import (
     SESSION_PAGES,
     SessionListHead,
@@ -43,7 +43,6 @@ from tests.integration.stack import BENCH_PORTS, Stack, running_stack
 
 SIZES = [10, 1000, 10000]
 START, END = "<!-- sessions-bench:start -->", "<!-- sessions-bench:end -->"
-X = "\N{MULTIPLICATION SIGN}"
 
 
 def stats(samples: list[float], base: float | None = None) -> dict[str, float]:
@@ -210,10 +209,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         cells = []
         for size in sizes:
             f = results["sizes"][size][key]
-            scale = f["p99_ms"] / first[key]["p99_ms"]
-            cells.append(
-                f"{f['p50_ms']} / {f['p99_ms']} ({f['p50_vs_baseline']}{X}, {scale:.2f}{X})"
-            )
+            cells.append(latency_cell(f, f["p99_ms"] / first[key]["p99_ms"]))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append(END)
     return "\n".join(lines)
