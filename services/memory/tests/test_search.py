@@ -2,21 +2,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from functools import partial
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from threadpoolctl import threadpool_limits
 
 from memory.core.settings import MemorySettings
 from memory.data.layout import documents_for
 from memory.main import create_app
-from memory.models.memory import MemoryKind, MemorySource, StoredEmbedding, StoredMemory
-from memory.services.embedding import load_default_embedder
-from memory.services.search import embed_contents
+from memory.models.memory import MemoryKind, MemorySource, StoredMemory
+from memory.services.memories import MemoryRuntime
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 STORE = "memory-state"
@@ -155,18 +151,6 @@ OCCASIONS = [
 ]  # fmt: skip
 
 
-def embed_in_parallel(texts: list[str]) -> list[StoredEmbedding | None]:
-    """Stored embeddings of ``texts``, computed on two threads (one BLAS thread each, as the
-    service's CPU pool does)."""
-    embedder = load_default_embedder()
-    assert embedder is not None
-    threadpool_limits(limits=1, user_api="blas")
-    half = len(texts) // 2
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        first, second = pool.map(partial(embed_contents, embedder), [texts[:half], texts[half:]])
-    return [*first, *second]
-
-
 async def test_the_right_memory_still_ranks_first_among_10000(
     app: FastAPI, fake_sidecar: FakeDaprSidecar
 ) -> None:
@@ -174,7 +158,9 @@ async def test_the_right_memory_still_ranks_first_among_10000(
     CORPUS are the oldest (sealed in the first page), 9,994 others come after them."""
     others = [f"{s} {t} {o}" for s in SUBJECTS for t in THINGS for o in OCCASIONS]
     texts = (CORPUS + others)[:10_000]
-    vectors = embed_in_parallel(texts)
+    # The service's own embedding path: split over its CPU workers, one BLAS thread each.
+    runtime: MemoryRuntime = app.state.memory_runtime
+    vectors = await runtime.embed(None, texts)
     start = datetime(2026, 1, 1, tzinfo=UTC)
     memories = [
         StoredMemory(
