@@ -7,11 +7,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import numpy as np
+import pybase64
 import pytest
 
 from memory.core.settings import MemorySettings
-from memory.data.layout import MEMORY_PAGES, PAGE_MAX_ENTRIES
+from memory.data.layout import MEMORY_PAGES, PAGE_MAX_ENTRIES, page_item, page_vectors
 from memory.main import create_app
+from memory.services.search import decode_vectors
 from sidecar.paging import json_size
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
@@ -300,3 +303,58 @@ async def test_a_patch_or_delete_of_a_missing_memory_writes_nothing(
     assert (await client.patch(f"/memories/zoe/{missing}", json={"tags": ["x"]})).status_code == 404
     assert (await client.delete(f"/memories/zoe/{missing}")).status_code == 404
     assert keys(fake, "") == []
+
+
+def _float_item(vector: np.ndarray, model: str = "all-MiniLM-L6-v2") -> dict[str, Any]:
+    data = pybase64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+    return {"id": "m", "content": "x", "embedding": {"model": model, "vector": data}}
+
+
+def test_page_items_keep_each_vector_within_half_a_quantisation_step() -> None:
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((200, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    items = [page_item(_float_item(v)) for v in vectors]
+    assert all(set(i["embedding"]) == {"model", "q8", "scale"} for i in items)
+    assert json_size(items[0]) < json_size(_float_item(vectors[0])) / 2.5
+    steps = np.asarray([i["embedding"]["scale"] for i in items])[:, None]
+    q8 = [np.frombuffer(pybase64.b64decode(i["embedding"]["q8"]), np.int8) for i in items]
+    assert np.all(np.abs(np.stack(q8) * steps - vectors) <= steps / 2 * 1.0001)
+    decoded = page_vectors([i["embedding"] for i in items], range(200), 384)  # unit rows
+    assert np.allclose(np.linalg.norm(decoded, axis=1), 1, atol=1e-5)
+    assert np.min(np.sum(decoded * vectors, axis=1)) > 0.9995  # cosine with the original
+    assert page_item(items[0]) == items[0]  # already in page form: unchanged
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        {"id": "m", "content": "x"},
+        {"id": "m", "content": "x", "embedding": None},
+        _float_item(np.full(384, np.nan)),
+        {"id": "m", "content": "x", "embedding": {"model": "m", "vector": "abc"}},
+    ],
+)
+def test_page_item_leaves_an_item_without_a_usable_vector_alone(item: dict[str, Any]) -> None:
+    assert page_item(item) == item
+
+
+def test_segments_decode_float_and_8_bit_vectors_side_by_side() -> None:
+    """Pages written before 8-bit vectors keep float32 ones until rewritten: both decode."""
+
+    class Model:
+        model_name, dimension = "all-MiniLM-L6-v2", 384
+
+    rng = np.random.default_rng(3)
+    vectors = rng.standard_normal((4, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    stored = [
+        _float_item(vectors[0])["embedding"],
+        page_item(_float_item(vectors[1]))["embedding"],
+        _float_item(vectors[2], model="another-model")["embedding"],
+        None,
+    ]
+    matrix, missing = decode_vectors(stored, Model())  # type: ignore[arg-type]
+    assert missing == [2, 3]
+    assert np.allclose(matrix[0], vectors[0])
+    assert float(matrix[1] @ vectors[1]) > 0.9995

@@ -172,6 +172,9 @@ async def test_the_right_memory_still_ranks_first_among_10000(
     ]  # fmt: skip
     for key, value in documents_for("alice", memories):
         fake_sidecar.put(STORE, key, value)
+    pages = [v for k, (v, _) in fake_sidecar.data[STORE].items() if k.startswith("page:")]
+    assert pages
+    assert all("q8" in m["embedding"] for p in pages for m in p["items"])
     async with asgi_client(app, "http://memory") as client:
         assert (await client.get("/memories/alice")).json()["total"] == 10_000
         for query, expected in PARAPHRASES:
@@ -181,3 +184,11 @@ async def test_the_right_memory_still_ranks_first_among_10000(
                 query,
                 [h["memory"]["content"] for h in hits],
             )
+        # A patch rewrites the first page (8-bit vectors, the new one quantised with them).
+        changed = str(memories[2].id)
+        patch = {"content": "Alice keeps bees in hives on her roof"}
+        assert (await client.patch(f"/memories/alice/{changed}", json=patch)).status_code == 200
+        response = await client.get(
+            "/memories/alice/search", params={"q": "which insects does she look after", "k": 3}
+        )
+        assert response.json()["hits"][0]["memory"]["id"] == changed

@@ -6,7 +6,7 @@ Keys (daprd prefixes them with the app id; docs/memory.md has the sizes):
 - ``head:<user>``: the ``MemoryHead``: version, count, the list of sealed pages (``PageRef``)
   and the *tail*: index entries of the newest memories, not sealed into a page yet.
 - ``page:<user>:<no>:<gen>``: a sealed page (``MEMORY_PAGES``): up to 128 whole memories (with
-  their embeddings), oldest first, at most 1 MiB of JSON.
+  their embeddings, as 8-bit integers: ``page_item``), oldest first, at most 1 MiB of JSON.
 
 The paging itself (order by ``(created_at, id)``, copy-on-write generations, merges and splits,
 what a crash can leave) is ``sidecar.paging``, shared with chat's session lists; what is
@@ -17,10 +17,14 @@ head's (memory.data.repository).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+import numpy as np
+import pybase64
+from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from memory.models.memory import StoredMemory
@@ -32,8 +36,8 @@ def raw_position(memory: Json) -> Position:
     return (datetime.fromisoformat(memory["created_at"]), str(memory["id"]))
 
 
-#: Pages of whole memories: a memory is at most ~32 KB of JSON (4,000 characters escaped, 16
-#: tags, its vector), so a 1 MiB page holds at least 32; typically 128 take ~330 KB.
+#: Pages of whole memories: a memory is at most ~30 KB of JSON (4,000 characters escaped, 16
+#: tags, its 8-bit vector), so a 1 MiB page holds at least 32; typically 128 take ~140 KB.
 MEMORY_PAGES = PagedLayout(
     prefix="page",
     position=raw_position,
@@ -43,6 +47,68 @@ MEMORY_PAGES = PagedLayout(
     max_new_pages=64,
 )
 PAGE_MAX_ENTRIES = MEMORY_PAGES.max_entries
+
+
+def page_item(memory: Json) -> Json:
+    """A memory as pages keep it: its stored JSON with the embedding's float32 ``vector``
+    replaced by ``{"model", "q8", "scale"}``: base64 of one signed byte per dimension and the
+    float that multiplies them back (symmetric scalar quantisation, scale = max |x| / 127).
+
+    A page is read whole by every patch or delete of one of its memories and written whole
+    again, and through daprd and SQLite that costs about 30 ms per 100 KB (docs/benchmarks.md);
+    the float32 vector was 2 KB of a memory's ~2.5 KB. The error per dimension is at most
+    scale / 2 (~0.001 for the model's unit vectors), a cosine error of ~0.0006 typically;
+    rankings keep their tests (memory/tests/test_search.py, 10,000 memories in pages). The
+    memory's own document and its events keep the float32 vector. An item already quantised,
+    or without a usable vector, is returned unchanged."""
+    embedding = memory.get("embedding")
+    if not isinstance(embedding, dict) or not isinstance(embedding.get("vector"), str):
+        return memory
+    try:
+        raw = pybase64.b64decode(embedding["vector"], validate=True)
+    except ValueError:  # not base64 (binascii.Error)
+        return memory
+    if not raw or len(raw) % 4:
+        return memory
+    vector = np.frombuffer(raw, dtype="<f4")
+    peak = float(np.max(np.abs(vector)))
+    if not math.isfinite(peak):
+        return memory
+    scale = peak / 127 if peak > 0 else 1.0
+    quantised = np.rint(vector / scale).astype(np.int8)
+    return {
+        **memory,
+        "embedding": {
+            "model": embedding.get("model"),
+            "q8": pybase64.b64encode(quantised.tobytes()).decode("ascii"),
+            "scale": scale,
+        },
+    }
+
+
+def page_vectors(
+    embeddings: Sequence[dict[str, Any] | None], rows: Sequence[int], dimension: int
+) -> NDArray[np.float32]:
+    """The unit vectors of ``rows`` of ``embeddings`` stored by ``page_item`` (each has
+    ``q8`` of ``dimension`` bytes and a ``scale``), as a (len(rows), dimension) matrix:
+    one base64 decode for all of them."""
+    joined = "".join(embeddings[i]["q8"] for i in rows)  # type: ignore[index]
+    matrix = np.frombuffer(pybase64.b64decode(joined), dtype=np.int8).reshape(-1, dimension)
+    vectors = matrix.astype(np.float32)
+    vectors *= np.asarray([embeddings[i]["scale"] for i in rows], dtype=np.float32)[:, None]  # type: ignore[index]
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors /= np.maximum(norms, 1e-12)
+    return vectors
+
+
+def is_page_vector(embedding: dict[str, Any], dimension: int) -> bool:
+    """Whether ``embedding`` is in ``page_item``'s form for vectors of ``dimension``."""
+    q8 = embedding.get("q8")
+    return (
+        isinstance(q8, str)
+        and len(q8) == 4 * ((dimension + 2) // 3)
+        and isinstance(embedding.get("scale"), int | float)
+    )
 
 
 def memory_key(user_id: str, memory_id: str) -> str:
@@ -125,7 +191,7 @@ def documents_for(user_id: str, memories: Sequence[StoredMemory]) -> list[tuple[
     (version 1), as ``(key, value)`` pairs to save. For loading a store in bulk (benchmarks,
     tests); the service itself writes through ``MemoryRepository``."""
     change, left = MEMORY_PAGES.seal(
-        user_id, [m.model_dump(mode="json") for m in memories], pages=[], next_page=0
+        user_id, [page_item(m.model_dump(mode="json")) for m in memories], pages=[], next_page=0
     )
     head = MemoryHead(
         user_id=user_id, version=1, count=len(memories), next_page=len(change.saves),

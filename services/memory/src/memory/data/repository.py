@@ -32,6 +32,7 @@ from memory.data.layout import (
     entry_for,
     head_key,
     memory_key,
+    page_item,
     position_of,
     raw_position,
     stamp,
@@ -195,7 +196,10 @@ class MemoryRepository:
                 earlier = await self.get_many_values(user_id, [e.id for e in head.tail])
                 dumped = [m.model_dump(mode="json") for m in fresh]
                 change, left = MEMORY_PAGES.seal(
-                    user_id, [*earlier, *dumped], pages=head.pages, next_page=head.next_page
+                    user_id,
+                    [page_item(m) for m in (*earlier, *dumped)],
+                    pages=head.pages,
+                    next_page=head.next_page,
                 )
                 remainder = {m["id"] for m in left}  # a last page not full stays in the tail
                 tail = [e for e in tail if e.id in remainder]
@@ -340,7 +344,8 @@ class MemoryRepository:
             head_entry = await self._store.get(head_key(user_id))
             ids = [str(e["id"]) for e in reversed(legacy.value.get("entries", []))]
             memories = sorted(await self.get_many_values(user_id, ids), key=raw_position)
-            sealed = list(MEMORY_PAGES.paginate(user_id, memories, first_no=0))
+            items = [page_item(m) for m in memories]
+            sealed = list(MEMORY_PAGES.paginate(user_id, items, first_no=0))
             head = MemoryHead(
                 user_id=user_id,
                 version=int(legacy.value.get("version", 0)) + 1,
@@ -420,11 +425,11 @@ class MemoryRepository:
         user_id = head.user_id
         (page,) = await self.read_pages(user_id, [head.pages[at]])
         items: list[Json] = []
-        for m in page["items"]:
+        for m in page["items"]:  # items of earlier versions (float32 vectors) converted too
             if m["id"] != memory_id:
-                items.append(m)
+                items.append(page_item(m))
             elif updated is not None:
-                items.append(updated.model_dump(mode="json"))
+                items.append(page_item(updated.model_dump(mode="json")))
 
         async def read(ref: PageRef) -> Json:
             (other,) = await self.read_pages(user_id, [ref])

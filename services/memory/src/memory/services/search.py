@@ -17,6 +17,7 @@ import orjson
 import pybase64
 from numpy.typing import NDArray
 
+from memory.data.layout import is_page_vector, page_vectors
 from memory.models.memory import Memory, SearchHit, StoredEmbedding
 from memory.services.embedding import TextEmbedder
 from sidecar.concurrency import KeyedLocks
@@ -82,23 +83,31 @@ def decode_vectors(
     stored: Sequence[dict[str, Any] | None], embedder: TextEmbedder
 ) -> tuple[NDArray[np.float32], list[int]]:
     """The stored vectors as one (n, d) matrix, and the rows without a usable one (none
-    stored, or stored by another model). A float32 vector of d = 384 is 1,536 bytes, whose
-    base64 has no padding, so all of them decode as one string (one call, not one per row),
-    with pybase64 (SIMD; the standard library's decoder took 110 ms for 10,000 vectors)."""
+    stored, or stored by another model). Two forms: a memory's own float32 ``vector`` and a
+    page's 8-bit ``q8`` (memory.data.layout.page_item); each form decodes as one string (one
+    base64 call, not one per row: a float32 vector of d = 384 is 1,536 bytes, whose base64
+    has no padding), with pybase64 (SIMD; the standard library's decoder took 110 ms for
+    10,000 vectors)."""
     d = embedder.dimension
     matrix = np.zeros((len(stored), d), dtype=np.float32)
-    rows = [
-        i for i, e in enumerate(stored)
+    ours = [
+        (i, e) for i, e in enumerate(stored)
         if e is not None and e.get("model") == embedder.model_name
-        and len(e.get("vector", "")) == 4 * ((4 * d + 2) // 3)
     ]  # fmt: skip
-    if rows and (4 * d) % 3 == 0:
-        joined = "".join(stored[i]["vector"] for i in rows)  # type: ignore[index]
-        matrix[rows] = np.frombuffer(pybase64.b64decode(joined), dtype="<f4").reshape(-1, d)
+    floats = [i for i, e in ours if len(e.get("vector") or "") == 4 * ((4 * d + 2) // 3)]
+    bytes_ = [i for i, e in ours if is_page_vector(e, d)]
+    if floats and (4 * d) % 3 == 0:
+        joined = "".join(stored[i]["vector"] for i in floats)  # type: ignore[index]
+        matrix[floats] = np.frombuffer(pybase64.b64decode(joined), dtype="<f4").reshape(-1, d)
     else:
-        for i in rows:
+        for i in floats:
             matrix[i] = np.frombuffer(pybase64.b64decode(stored[i]["vector"]), dtype="<f4")  # type: ignore[index]
-    usable = set(rows)
+    if bytes_ and d % 3 == 0:
+        matrix[bytes_] = page_vectors(stored, bytes_, d)
+    else:
+        for i in bytes_:
+            matrix[i] = page_vectors(stored, [i], d)[0]
+    usable = {*floats, *bytes_}
     return matrix, [i for i in range(len(stored)) if i not in usable]
 
 
