@@ -90,10 +90,16 @@ def page_vectors(
     embeddings: Sequence[dict[str, Any] | None], rows: Sequence[int], dimension: int
 ) -> NDArray[np.float32]:
     """The unit vectors of ``rows`` of ``embeddings`` stored by ``page_item`` (each has
-    ``q8`` of ``dimension`` bytes and a ``scale``), as a (len(rows), dimension) matrix:
-    one base64 decode for all of them."""
-    joined = "".join(embeddings[i]["q8"] for i in rows)  # type: ignore[index]
-    matrix = np.frombuffer(pybase64.b64decode(joined), dtype=np.int8).reshape(-1, dimension)
+    ``q8`` of ``dimension`` bytes and a ``scale``), as a (len(rows), dimension) matrix: one
+    base64 decode for all of them when each one's base64 has no padding (``dimension`` a
+    multiple of 3, as the model's 384), else one per row."""
+    codes = [embeddings[i]["q8"] for i in rows]  # type: ignore[index]
+    raw = (
+        pybase64.b64decode("".join(codes))
+        if dimension % 3 == 0
+        else b"".join(pybase64.b64decode(c) for c in codes)
+    )
+    matrix = np.frombuffer(raw, dtype=np.int8).reshape(-1, dimension)
     vectors = matrix.astype(np.float32)
     vectors *= np.asarray([embeddings[i]["scale"] for i in rows], dtype=np.float32)[:, None]  # type: ignore[index]
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -102,11 +102,8 @@ def decode_vectors(
     else:
         for i in floats:
             matrix[i] = np.frombuffer(pybase64.b64decode(stored[i]["vector"]), dtype="<f4")  # type: ignore[index]
-    if bytes_ and d % 3 == 0:
+    if bytes_:
         matrix[bytes_] = page_vectors(stored, bytes_, d)
-    else:
-        for i in bytes_:
-            matrix[i] = page_vectors(stored, [i], d)[0]
     usable = {*floats, *bytes_}
     return matrix, [i for i in range(len(stored)) if i not in usable]
 
