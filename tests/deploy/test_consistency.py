@@ -191,6 +191,23 @@ def test_subscriptions_and_resiliency_are_the_same_locally_and_on_kubernetes(
     assert here == there
 
 
+@pytest.mark.parametrize("where", EVERYWHERE)
+def test_bulk_subscriptions_can_fill_a_batch(where: str) -> None:
+    # pubsub.redis has no bulk reader: daprd's default bulk subscriber batches what the
+    # component's workers hold at once (dapr pkg/runtime/pubsub/default_bulksub.go), so with
+    # fewer workers than maxMessagesCount every batch waits out maxAwaitDurationMs.
+    found = components(where)
+    bulk = [s["spec"] for s in resources(where, "Subscription") if "bulkSubscribe" in s["spec"]]
+    assert [s["topic"] for s in bulk] == ["memory-events"]
+    for spec in bulk:
+        config = spec["bulkSubscribe"]
+        meta = metadata(found[spec["pubsubname"]])
+        assert config["enabled"] is True
+        assert int(meta["concurrency"]) >= 2 * config["maxMessagesCount"]
+        assert int(meta["queueDepth"]) >= config["maxMessagesCount"]
+        assert 0 < config["maxAwaitDurationMs"] <= 250  # a lone notification's extra wait
+
+
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_access_control_is_the_same_policy_in_the_overlays_namespace(overlay: str) -> None:
     (here,) = local("Configuration")

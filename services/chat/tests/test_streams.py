@@ -98,6 +98,69 @@ async def test_memory_events_endpoint_acks_or_drops(client: httpx.AsyncClient) -
         assert dropped.json() == {"status": "DROP"}
 
 
+def bulk_envelope(*entries: tuple[str, Any]) -> dict[str, Any]:
+    """daprd's bulk delivery of ``(entryId, event)`` pairs (bulksubscribe_events.go)."""
+    return {
+        "id": "bulk-1",
+        "type": "com.dapr.event.sent.bulk",
+        "topic": "memory-events",
+        "pubsubname": "pubsub-broadcast",
+        "metadata": {},
+        "entries": [
+            {"entryId": entry_id, "event": event, "contentType": "application/cloudevents+json",
+             "metadata": {}}
+            for entry_id, event in entries
+        ],
+    }  # fmt: skip
+
+
+def test_a_bulk_delivery_is_answered_per_entry_and_reaches_the_sockets(app: FastAPI) -> None:
+    client = TestClient(app)
+    with client.websocket_connect("/ws?user_id=alice") as alice:
+        stale = memory_event("alice")
+        stale["data"]["updated_at"] = "2020-01-01T00:00:00+00:00"
+        envelope = bulk_envelope(
+            ("e1", memory_event("alice")),
+            ("e2", "not a cloudevent"),
+            ("e3", memory_event("alice", "memory.index.updated")),
+            ("e4", stale),
+            ("e5", memory_event("bob", "memory.deleted")),
+        )
+        envelope["entries"].append({"event": memory_event("alice")})  # no entryId: unanswerable
+        answered = client.post("/events/memory-events", json=envelope)
+        assert answered.status_code == 200
+        assert answered.json() == {
+            "statuses": [
+                {"entryId": "e1", "status": "SUCCESS"},
+                {"entryId": "e2", "status": "DROP"},
+                {"entryId": "e3", "status": "SUCCESS"},
+                {"entryId": "e4", "status": "SUCCESS"},
+                {"entryId": "e5", "status": "SUCCESS"},
+            ]
+        }
+        # One push for alice: the live memory.created; bookkeeping, the stale event and bob's
+        # are not hers to see. A sentinel after them shows nothing else was queued.
+        client.post("/events/memory-events", json=memory_event("alice", "memory.deleted"))
+        assert alice.receive_json()["event"] == "memory.created"
+        assert alice.receive_json()["event"] == "memory.deleted"
+
+
+async def test_an_empty_or_malformed_bulk_delivery_changes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    empty = await client.post("/events/memory-events", json=bulk_envelope())
+    assert empty.json() == {"statuses": []}
+    odd = bulk_envelope(("e1", memory_event("x")))
+    odd["entries"] += [None, 7, {"entryId": 7, "event": {}}, {"entryId": "e2"}]
+    answered = await client.post("/events/memory-events", json=odd)
+    assert answered.json() == {
+        "statuses": [{"entryId": "e1", "status": "SUCCESS"}, {"entryId": "e2", "status": "DROP"}]
+    }
+    # "entries" that is not a list is not a bulk envelope: an event without a type, dropped.
+    not_bulk = await client.post("/events/memory-events", json={"entries": {"e1": {}}})
+    assert not_bulk.json() == {"status": "DROP"}
+
+
 def test_websocket_needs_a_valid_user(app: FastAPI) -> None:
     client = TestClient(app)
     with (

@@ -4,7 +4,7 @@ redelivers; matching is case-sensitive)."""
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 USER_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 # Session, turn and other reference ids.
@@ -12,3 +12,29 @@ REF_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
 SUCCESS: Final[dict[str, str]] = {"status": "SUCCESS"}
 DROP: Final[dict[str, str]] = {"status": "DROP"}
+
+
+def bulk_entries(body: object) -> list[tuple[str, Any]] | None:
+    """The ``(entryId, event)`` pairs of a bulk delivery, or None when ``body`` is not one.
+
+    With ``bulkSubscribe`` enabled on a subscription, daprd POSTs a batch as one envelope
+    ``{"id", "type": "com.dapr.event.sent.bulk", "topic", "pubsubname", "metadata",
+    "entries": [{"entryId", "event", "contentType", "metadata"}]}``, each ``event`` the parsed
+    CloudEvent, and reads back :func:`bulk_statuses` (Dapr 1.18, pkg/runtime/pubsub/
+    bulksubscribe_events.go and pkg/runtime/subscription/postman/http/http.go;
+    docs.dapr.io "Publish and subscribe to bulk messages"). Entries without a string
+    ``entryId`` cannot be answered and are left out: daprd redelivers what gets no status."""
+    if not isinstance(body, dict) or not isinstance(body.get("entries"), list):
+        return None
+    return [
+        (entry["entryId"], entry.get("event"))
+        for entry in body["entries"]
+        if isinstance(entry, dict) and isinstance(entry.get("entryId"), str)
+    ]
+
+
+def bulk_statuses(statuses: list[tuple[str, dict[str, str]]]) -> dict[str, list[dict[str, str]]]:
+    """The answer to a bulk delivery: ``{"statuses": [{"entryId", "status"}]}`` from
+    ``(entryId, SUCCESS | DROP | ...)`` pairs. daprd retries an entry whose status is missing,
+    empty or unknown, and sends a DROP to the dead-letter topic, as for a single delivery."""
+    return {"statuses": [{"entryId": entry_id, **answer} for entry_id, answer in statuses]}

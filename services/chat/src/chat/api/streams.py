@@ -25,10 +25,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from chat.api.deps import CallerDep, ChatServiceDep, SettingsDep, get_settings
 from chat.core.auth import Authenticator, bearer
 from chat.core.exceptions import Forbidden, SessionBusy, SessionNotFound, Unauthenticated
+from chat.core.settings import ChatSettings
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent, TurnRun
 from chat.services.notifications import NotificationHub, committed_at, notification_from
-from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN
+from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN, bulk_entries, bulk_statuses
 from sidecar.errors import SidecarError
 from sidecar.event_lag import DeliveryLag
 
@@ -210,15 +211,29 @@ async def chat_socket(
 
 
 @router.post("/events/memory-events", tags=["events"])
-async def on_memory_event(request: Request, settings: SettingsDep) -> dict[str, str]:
+async def on_memory_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """daprd's deliveries of memory-events (every chat replica gets each one: a consumer group
-    per replica): tell the user's open streams here. Notifications are live only: an event
-    older than NOTIFICATION_MAX_AGE_SECONDS (a new replica's group starts at the beginning of
-    the stream) is acknowledged and not pushed."""
+    per replica): tell the user's open streams here. The subscription is a bulk one
+    (components/common/subscriptions.yaml): a body is daprd's bulk envelope, answered with a
+    status per entry (``{"statuses": [{"entryId", "status"}]}``); a single CloudEvent (a
+    subscription without ``bulkSubscribe``) is answered with one ``{"status"}``.
+
+    Notifications are live only: an event older than NOTIFICATION_MAX_AGE_SECONDS (a new
+    replica's group starts at the beginning of the stream) is acknowledged and not pushed. An
+    event that is not a CloudEvent object is dropped (to memory-events-dlq)."""
     try:
-        event = json.loads(await request.body())
+        body = json.loads(await request.body())
     except ValueError:
         return DROP
+    entries = bulk_entries(body)
+    if entries is None:
+        return notify(request, settings, body)
+    return bulk_statuses([(entry_id, notify(request, settings, e)) for entry_id, e in entries])
+
+
+def notify(request: Request, settings: ChatSettings, event: Any) -> dict[str, str]:
+    """Push one memory-events CloudEvent to the user's open streams here: SUCCESS when handled
+    (pushed, stale or not worth telling), DROP when it is not a CloudEvent object."""
     if not isinstance(event, dict) or "type" not in event:
         return DROP
     committed = committed_at(event)
