@@ -281,8 +281,10 @@ def _rewrite_component(doc: dict[str, Any], *, broker_port: int, data_dir: Path)
     for item in doc.get("spec", {}).get("metadata", []):
         if item["name"] == "redisHost":
             item["value"] = f"127.0.0.1:{broker_port}"
-        elif item["name"] == "connectionString":
-            item["value"] = str(data_dir / f"{doc['metadata']['name']}.db")
+        elif item["name"] == "connectionString":  # a file of the test's own; options kept
+            options = item["value"].partition("?")[2]
+            path = str(data_dir / f"{doc['metadata']['name']}.db")
+            item["value"] = f"{path}?{options}" if options else path
 
 
 def stage_resources(
