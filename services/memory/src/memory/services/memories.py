@@ -73,8 +73,9 @@ def shared_embedder() -> TextEmbedder | None:
     return load_default_embedder()
 
 
-#: Threads for CPU-bound work (embedding, ranking, segment builds), each with one BLAS
-#: thread: two use both cores of the reference machine (docs/benchmarks.md); under the
+#: Threads for CPU-bound work (embedding, ranking, segment builds), each computing on its own
+#: thread only (the encoder's ONNX Runtime session has one intra-op thread, OpenBLAS one
+#: thread): two use both cores of the reference machine (docs/benchmarks.md); under the
 #: Kubernetes limit of one CPU (k8s/base/memory) the second only overlaps the first's waits.
 CPU_WORKERS = 2
 #: Texts embedded in one call from which the call is split over the CPU workers.
@@ -115,7 +116,8 @@ class MemoryRuntime:
             )
             extractor = LLMFactExtractor(http, model=settings.extraction_model)
         model = shared_embedder() if embedder == "default" else embedder
-        # One BLAS thread per caller: the pool's two workers are the parallelism. OpenBLAS
+        # One BLAS thread per caller (the ranking's matrix products): the pool's two workers
+        # are the parallelism. OpenBLAS
         # otherwise starts a thread per core for every matmul and spins them while it waits;
         # with two workers, two replicas and daprd on 2 cores, 150 texts took 123 s instead
         # of 3 s (docs/benchmarks.md, "BLAS threads").
