@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import jwt
@@ -109,9 +110,15 @@ async def test_the_users_own_token_works_and_health_needs_none(
 
 def test_a_socket_needs_the_users_token(app: FastAPI) -> None:
     client = TestClient(app)
-    for url in ("/ws?user_id=alice", f"/ws?user_id=alice&access_token={token('bob')}"):
-        with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(url):
-            pass
+    refusals = {"/ws?user_id=alice": "unauthenticated",
+                f"/ws?user_id=alice&access_token={token('bob')}": "forbidden"}  # fmt: skip
+    for url, code in refusals.items():
+        # Accepted, told why, then closed with 1008 (a close before the handshake would reach
+        # a browser as a bare HTTP 403).
+        with client.websocket_connect(url) as ws:
+            assert ws.receive_json() == {"type": "error", "code": code, "message": ANY}
+            with pytest.raises(WebSocketDisconnect) as refused:
+                ws.receive_json()
         assert refused.value.code == 1008
     with client.websocket_connect(f"/ws?user_id=alice&access_token={token('alice')}") as ws:
         ws.send_json({"type": "user_message", "content": "hello"})

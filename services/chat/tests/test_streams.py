@@ -4,10 +4,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.websockets import WebSocketDisconnect
 
 from sidecar.testing import FakeDaprSidecar
 
@@ -159,13 +157,3 @@ async def test_an_empty_or_malformed_bulk_delivery_changes_nothing(
     # "entries" that is not a list is not a bulk envelope: an event without a type, dropped.
     not_bulk = await client.post("/events/memory-events", json={"entries": {"e1": {}}})
     assert not_bulk.json() == {"status": "DROP"}
-
-
-def test_websocket_needs_a_valid_user(app: FastAPI) -> None:
-    client = TestClient(app)
-    with (
-        pytest.raises(WebSocketDisconnect) as refused,
-        client.websocket_connect("/ws?user_id=bad%20user"),
-    ):
-        pass
-    assert refused.value.code == 1008  # policy violation: the query failed validation

@@ -18,7 +18,7 @@ from sidecar.event_lag import DeliveryLag
 from sidecar.http_errors import install_error_handlers
 from sidecar.logs import configure_logging
 from sidecar.security import AppTokenGuard
-from sidecar.settings import SidecarSettings
+from sidecar.settings import DAPR_MAX_BODY_BYTES, SidecarSettings
 
 #: The actor types an app hosts, each with its factory, given the open sidecar.
 ActorHosting = Callable[[Sidecar], Mapping[type[Actor], ActorFactory]]
@@ -59,7 +59,15 @@ def create_service_app(
                 if on_shutdown is not None:
                     await on_shutdown(app)
 
-    app = FastAPI(title=title, summary=summary, version="0.1.0", lifespan=lifespan)
+    # Bodies over max_request_bytes get 413 on every route but daprd's callbacks (pub/sub
+    # routes declare DAPR_MAX_BODY_BYTES, and so do the actor routes below).
+    app = FastAPI(
+        title=title,
+        summary=summary,
+        version="0.1.0",
+        lifespan=lifespan,
+        max_body_size=settings.max_request_bytes,
+    )
     app.state.settings = settings
     app.state.register_actors = register
     app.state.delivery_lag = DeliveryLag()
@@ -110,4 +118,4 @@ def install_actor_routes(app: FastAPI) -> None:
     for route in capture.router.routes:  # daprd's callbacks, not part of the app's API
         if isinstance(route, APIRoute):
             route.include_in_schema = False
-    app.include_router(capture.router)
+    app.include_router(capture.router, max_body_size=DAPR_MAX_BODY_BYTES)

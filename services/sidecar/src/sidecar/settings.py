@@ -8,6 +8,10 @@ from typing import Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: daprd's limit on a request body it takes or forwards (``--max-body-size``, default 4 MiB:
+#: docs.dapr.io "Dapr arguments and annotations"): the most any daprd callback can carry.
+DAPR_MAX_BODY_BYTES = 4 * 1024 * 1024
+
 # Values that must never reach a deployed sidecar or app: copied from a template and not replaced.
 PLACEHOLDER_SECRETS = frozenset(
     {"changeme", "change-me", "changethis", "placeholder", "secret", "token", "password",
@@ -63,6 +67,12 @@ class SidecarSettings(BaseSettings):
     # commit (median of the last minute), or their lag keeps growing past it (sidecar.event_lag).
     event_lag_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
+    # The largest request body the app's own routes take, in bytes: 413 above it, counted as
+    # the body arrives, so a missing or false Content-Length does not get past it (FastAPI's
+    # max_body_size). daprd's callbacks (pub/sub deliveries, actor calls) may always send up
+    # to DAPR_MAX_BODY_BYTES. The default is daprd's own limit: every memory route is reached
+    # through daprd; chat lowers it for its public API.
+    max_request_bytes: int = Field(default=DAPR_MAX_BODY_BYTES, ge=1024, le=DAPR_MAX_BODY_BYTES)
 
     @field_validator("dapr_api_token", "app_api_token", mode="after")
     @classmethod

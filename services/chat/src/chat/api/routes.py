@@ -30,6 +30,7 @@ from chat.services.chat import (
 )
 from sidecar.errors import InvocationFailed
 from sidecar.health import Readiness, health_router
+from sidecar.strict_json import StrictJSONRoute
 
 
 async def memory_reachable(request: Request, readiness: Readiness) -> None:
@@ -42,7 +43,7 @@ async def memory_reachable(request: Request, readiness: Readiness) -> None:
         readiness.record("memory", "degraded", str(exc)[:300], required=False)
 
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 router.include_router(health_router(memory_reachable))
 router.include_router(streams.router)
 

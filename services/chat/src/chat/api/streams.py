@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,6 @@ from fastapi import (
     Request,
     WebSocket,
     WebSocketDisconnect,
-    WebSocketException,
     status,
 )
 from pydantic import ValidationError
@@ -29,12 +29,15 @@ from chat.core.settings import ChatSettings
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent, TurnRun
 from chat.services.notifications import NotificationHub, committed_at, notification_from
+from sidecar import strict_json
 from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN, bulk_entries, bulk_statuses
 from sidecar.errors import SidecarError
 from sidecar.event_lag import DeliveryLag
+from sidecar.settings import DAPR_MAX_BODY_BYTES
+from sidecar.strict_json import StrictJSONRoute
 
 logger = logging.getLogger(__name__)
-router = APIRouter()
+router = APIRouter(route_class=StrictJSONRoute)
 
 
 def hub_of(connection: Request | WebSocket) -> NotificationHub:
@@ -101,6 +104,9 @@ async def chat_stream(
     )
 
 
+#: The longest ``access_token`` a socket's URL may carry (a JWT is far shorter).
+MAX_TOKEN_CHARS = 8192
+
 WS_TYPES = {
     "session": "workflow_started",
     "delta": "text_message_delta",
@@ -117,8 +123,8 @@ async def chat_socket(
     websocket: WebSocket,
     service: ChatServiceDep,
     settings: SettingsDep,
-    user_id: str = Query(pattern=USER_ID_PATTERN),
-    access_token: str | None = Query(default=None, max_length=8192),
+    user_id: str = Query(default=""),
+    access_token: str | None = Query(default=None),
 ) -> None:
     """A conversation over one socket. Client → server: ``{"type": "user_message", "content",
     "session_id"?}`` and ``{"type": "cancel"}``. Server → client: ``workflow_started``,
@@ -126,15 +132,24 @@ async def chat_socket(
     ``text_message`` (the whole reply), ``workflow_completed``, ``memory``, ``error``.
 
     With ``AUTH_MODE=jwt`` the token comes as ``Authorization: Bearer …`` or, for browsers,
-    which cannot set headers on a WebSocket, as ``?access_token=``; a socket without a valid
-    token for ``user_id`` is refused before it opens (close code 1008)."""
-    authenticator = Authenticator(settings)
-    try:
-        token = bearer(websocket.headers.get("authorization")) or access_token
-        authenticator.authorize(authenticator.caller(token), user_id)
-    except (Unauthenticated, Forbidden) as exc:
-        raise WebSocketException(code=status.WS_1008_POLICY_VIOLATION, reason=str(exc)) from exc
+    which cannot set headers on a WebSocket, as ``?access_token=``.
+
+    Every refusal is a close code a client can read (the socket is accepted first: a close
+    before the handshake reaches a browser as a bare HTTP 403), after an ``error`` message with
+    a ``code`` where one can still be sent (RFC 6455 §7.4.1):
+
+    - 1008 (policy violation): an invalid ``user_id``, a missing or invalid token, or a token
+      for another user; nothing about the user is touched.
+    - 1003 (unsupported data): a binary frame.
+    - 1007 (invalid payload): a text frame that is not JSON (strictly: ``sidecar.strict_json``).
+    - 1009 (message too big): a frame over MAX_REQUEST_BYTES, as an HTTP body would get 413.
+
+    A JSON message of the wrong shape is answered with an ``error`` and the socket stays open."""
     await websocket.accept()
+    refusal = socket_refusal(settings, websocket, user_id, access_token)
+    if refusal is not None:
+        await close_with_error(websocket, status.WS_1008_POLICY_VIOLATION, *refusal)
+        return
     send_lock = asyncio.Lock()
 
     async def send(message: dict[str, Any]) -> None:
@@ -173,7 +188,7 @@ async def chat_socket(
         notifier = asyncio.create_task(forward(notes))
         try:
             while True:
-                message = await websocket.receive_json()
+                message = await receive_message(websocket, settings.max_request_bytes)
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "cancel":
                     if turn is not None and not turn.done():
@@ -200,8 +215,11 @@ async def chat_socket(
                     continue
                 running.clear()
                 turn = asyncio.create_task(run_turn(request))
-        except (WebSocketDisconnect, json.JSONDecodeError) as exc:
+        except WebSocketDisconnect as exc:
             logger.debug("websocket for %s closed: %r", user_id, exc)
+        except RefusedFrame as refused:
+            async with send_lock:
+                await close_with_error(websocket, refused.code, refused.error, refused.reason)
         finally:
             notifier.cancel()
             if turn is not None and not turn.done():
@@ -210,7 +228,64 @@ async def chat_socket(
                     await turn
 
 
-@router.post("/events/memory-events", tags=["events"])
+class RefusedFrame(Exception):
+    """A frame the socket cannot take: closed with ``code`` after an ``error`` message."""
+
+    def __init__(self, code: int, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.error, self.reason = code, error, reason
+
+
+async def receive_message(websocket: WebSocket, max_bytes: int) -> Any:
+    """The next client message, parsed strictly; raises WebSocketDisconnect when the client
+    left, RefusedFrame for a binary frame (1003), a frame over ``max_bytes`` (1009) or text that
+    is not JSON (1007)."""
+    frame = await websocket.receive()
+    if frame["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(frame.get("code", 1000), frame.get("reason"))
+    text = frame.get("text")
+    if text is None:
+        raise RefusedFrame(
+            status.WS_1003_UNSUPPORTED_DATA, "unsupported_data", "binary frames are not accepted"
+        )
+    if len(text) > max_bytes or len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        raise RefusedFrame(
+            status.WS_1009_MESSAGE_TOO_BIG, "too_large", f"a message is at most {max_bytes} bytes"
+        )
+    try:
+        return strict_json.loads(text)
+    except strict_json.InvalidJSON as exc:
+        raise RefusedFrame(
+            status.WS_1007_INVALID_FRAME_PAYLOAD_DATA, "invalid_json", f"not valid JSON: {exc}"
+        ) from exc
+
+
+def socket_refusal(
+    settings: ChatSettings, websocket: WebSocket, user_id: str, access_token: str | None
+) -> tuple[str, str] | None:
+    """Why the socket may not serve ``user_id`` (an ``(error, reason)`` pair), or None."""
+    if not re.fullmatch(USER_ID_PATTERN, user_id):
+        return "invalid_user_id", "user_id must match " + USER_ID_PATTERN
+    if access_token is not None and len(access_token) > MAX_TOKEN_CHARS:
+        return "unauthenticated", f"access_token is over {MAX_TOKEN_CHARS} characters"
+    authenticator = Authenticator(settings)
+    try:
+        token = bearer(websocket.headers.get("authorization")) or access_token
+        authenticator.authorize(authenticator.caller(token), user_id)
+    except (Unauthenticated, Forbidden) as exc:
+        return ("forbidden" if isinstance(exc, Forbidden) else "unauthenticated"), str(exc)
+    return None
+
+
+async def close_with_error(websocket: WebSocket, code: int, error: str, reason: str) -> None:
+    """Send ``{"type": "error", "code": error, "message": reason}``, then close with ``code``
+    and the reason (cut to the 123 bytes a close frame carries, RFC 6455 §5.5)."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await websocket.send_json({"type": "error", "code": error, "message": reason})
+        await websocket.close(code=code, reason=reason.encode()[:123].decode(errors="ignore"))
+
+
+@router.post("/events/memory-events", tags=["events"], max_body_size=DAPR_MAX_BODY_BYTES)
 async def on_memory_event(request: Request, settings: SettingsDep) -> dict[str, Any]:
     """daprd's deliveries of memory-events (every chat replica gets each one: a consumer group
     per replica): tell the user's open streams here. The subscription is a bulk one
@@ -222,8 +297,8 @@ async def on_memory_event(request: Request, settings: SettingsDep) -> dict[str, 
     replica's group starts at the beginning of the stream) is acknowledged and not pushed. An
     event that is not a CloudEvent object is dropped (to memory-events-dlq)."""
     try:
-        body = json.loads(await request.body())
-    except ValueError:
+        body = strict_json.loads(await request.body())
+    except strict_json.InvalidJSON:
         return DROP
     entries = bulk_entries(body)
     if entries is None:

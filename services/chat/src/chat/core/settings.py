@@ -6,7 +6,7 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from sidecar.settings import SidecarSettings, refuse_placeholder
+from sidecar.settings import DAPR_MAX_BODY_BYTES, SidecarSettings, refuse_placeholder
 
 # Signature algorithms a bearer token may use ("none" is not one of them).
 JWT_ALGORITHMS = r"^(HS|RS|ES|PS)(256|384|512)$|^EdDSA$"
@@ -35,6 +35,12 @@ class ChatSettings(SidecarSettings):
     # Export of traces to outside services (the Agents SDK's tracing) is off unless asked for.
     tracing_export: bool = False
     max_message_chars: int = Field(default=8000, ge=1, le=100_000)
+    # The public API's request bodies and WebSocket messages, in bytes (413 / close 1009 above
+    # it): a message of max_message_chars characters fits as UTF-8 with room to spare.
+    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=DAPR_MAX_BODY_BYTES)
+    # Model calls the agent may make in one turn (the Agents SDK's max_turns; its default is
+    # 10): each tool round trip is one.
+    agent_max_turns: int = Field(default=10, ge=1, le=50)
     # Past messages of the session given to the model each turn.
     history_window: int = Field(default=20, ge=0, le=500)
     # A session holds at most this many messages (two per turn); past it, 409 session_full.

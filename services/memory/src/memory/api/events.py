@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -17,12 +16,15 @@ from memory.models.events import (
     ConversationTurn,
     SessionDeletedEvent,
 )
+from sidecar import strict_json
 from sidecar.contracts import DROP, SUCCESS
 from sidecar.event_lag import DeliveryLag
+from sidecar.settings import DAPR_MAX_BODY_BYTES
+from sidecar.strict_json import StrictJSONRoute
 
 logger = logging.getLogger(__name__)
 
-router = APIRouter(tags=["events"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["events"])
 
 #: The CloudEvent types of ``conversation-turns`` and their data (docs/events.md).
 EVENT_MODELS: dict[str, type[ConversationTurn] | type[SessionDeletedEvent]] = {
@@ -35,19 +37,19 @@ def parse_event(body: bytes) -> ConversationTurn | SessionDeletedEvent | None:
     """The data of a delivered CloudEvent (a finished turn or an erased session), or None if
     the event is not one we can ever handle (malformed, another type, an invalid payload)."""
     try:
-        event = CloudEvent.model_validate(json.loads(body))
+        event = CloudEvent.model_validate(strict_json.loads(body))
         model = EVENT_MODELS.get(event.type)
         if model is None:
             logger.warning("dropping event %s of unexpected type %r", event.id, event.type)
             return None
-        data: Any = json.loads(event.data) if isinstance(event.data, str) else event.data
+        data: Any = strict_json.loads(event.data) if isinstance(event.data, str) else event.data
         return model.model_validate(data)
     except (ValueError, ValidationError) as exc:
         logger.warning("dropping malformed conversation-turns event: %s", str(exc)[:500])
         return None
 
 
-@router.post("/events/conversation-turns")
+@router.post("/events/conversation-turns", max_body_size=DAPR_MAX_BODY_BYTES)
 async def on_conversation_turn(request: Request, service: MemoryServiceDep) -> dict[str, str]:
     """Derive memories from a finished turn. Redeliveries are harmless (ids come from the
     turn id); a malformed event is dropped, never retried; a store outage answers 503, and

@@ -19,6 +19,7 @@ from memory.models.memory import (
     SearchResults,
 )
 from sidecar.health import Readiness, health_router
+from sidecar.strict_json import StrictJSONRoute
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such memory for this user (another user's id included)."}
@@ -35,7 +36,7 @@ async def embeddings_available(request: Request, readiness: Readiness) -> None:
         readiness.record("embeddings", "ok", embedder.model_name, required=False)
 
 
-router = APIRouter(tags=["memories"])
+router = APIRouter(route_class=StrictJSONRoute, tags=["memories"])
 router.include_router(health_router(embeddings_available))
 
 
