@@ -31,9 +31,9 @@ from dapr.actor.runtime.context import ActorRuntimeContext
 from chat.core.exceptions import SessionDeleted, SessionFull, SessionLimitReached
 from chat.data.sessions import SessionRepository, summary_of
 from chat.models.chat import MultitaskStrategy
-from chat.models.events import ConversationTurn
 from chat.models.sessions import HistoryMessage, SessionSummary
 from sidecar.actors import ACTOR_ERRORS, ActorClient, actor_method, actor_reply
+from sidecar.turn_events import ConversationTurn
 
 SESSION_ACTOR = "ChatSession"  # the class names below: Dapr names actor types after the class
 USER_ACTOR = "ChatUser"

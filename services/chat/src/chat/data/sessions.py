@@ -38,16 +38,16 @@ import orjson
 from pydantic import BaseModel, Field
 
 from chat.core.exceptions import SessionDeleted, SessionFull, SessionLimitReached
-from chat.models.events import (
+from chat.models.sessions import HistoryMessage, SessionHead, SessionSummary
+from sidecar.errors import ConcurrencyConflict, ETagMismatch, StateStoreUnavailable
+from sidecar.paging import Json, PageChange, PagedLayout, PageRef, Position, next_times, page_of
+from sidecar.state import StateOp, StateStore, retry_on_conflict
+from sidecar.turn_events import (
     SESSION_DELETED,
     TURN_COMPLETED,
     ConversationTurn,
     SessionDeletedEvent,
 )
-from chat.models.sessions import HistoryMessage, SessionHead, SessionSummary
-from sidecar.errors import ConcurrencyConflict, ETagMismatch, StateStoreUnavailable
-from sidecar.paging import Json, PageChange, PagedLayout, PageRef, Position, next_times, page_of
-from sidecar.state import StateOp, StateStore, retry_on_conflict
 
 JSON = "application/json"
 TITLE_CHARS = 80
@@ -350,6 +350,7 @@ class SessionRepository:
         for chunk in range(0, len(page_deletes), DELETE_CHUNK):
             await self._store.transact(page_deletes[chunk : chunk + DELETE_CHUNK])
         record = SessionDeletedEvent(
+            schema_version="1.0",
             user_id=user_id, session_id=session_id, deleted_at=now,
             message_count=head.message_count,
         )  # fmt: skip

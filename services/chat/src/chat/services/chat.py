@@ -44,7 +44,6 @@ from chat.models.chat import (
     ReplyMetadata,
     ToolUsed,
 )
-from chat.models.events import ConversationTurn, ToolUse
 from chat.models.sessions import (
     HistoryMessage,
     SessionCreated,
@@ -64,6 +63,7 @@ from sidecar.errors import (
     StateStoreUnavailable,
 )
 from sidecar.state import StateStore
+from sidecar.turn_events import MAX_TOOL_TEXT_CHARS, ConversationTurn, ToolUse, truncate
 
 logger = logging.getLogger(__name__)
 
@@ -545,7 +545,11 @@ class ChatService:
             {"role": m.role, "content": m.content} for m in turn.history if m.content
         ]
         model_input.append({"role": "user", "content": turn.text})
-        result = Runner.run_streamed(agent, model_input, context=context)
+        # The agent's model calls per turn (a tool call and its answer take one each): a turn
+        # that needs more ends as `model_failed` (MaxTurnsExceeded), not in a loop.
+        result = Runner.run_streamed(
+            agent, model_input, context=context, max_turns=self._settings.agent_max_turns
+        )
         try:
             async for event in result.stream_events():
                 for typed in self._translate(event, turn):
@@ -600,7 +604,7 @@ class ChatService:
             turn.tools.append(tool)
             return [TurnEvent("tool_call", {"name": tool.name, "arguments": tool.arguments})]
         if isinstance(event.item, ToolCallOutputItem):
-            output = str(event.item.output)[:2000]
+            output = truncate(str(event.item.output), MAX_TOOL_TEXT_CHARS)
             name = turn.tools[-1].name if turn.tools else ""
             if turn.tools:
                 turn.tools[-1].output = output
@@ -650,7 +654,9 @@ class ChatService:
                     suggested_questions=suggestions,
                 )
             )
-        event = ConversationTurn(
+        # The record memory reads, bounded here: a long reply or tool output is truncated in
+        # the event (the history keeps it whole), never a reason to lose the turn.
+        event = ConversationTurn.bounded(
             turn_id=turn.turn_id,
             session_id=turn.session_id,
             user_id=turn.user_id,
@@ -659,10 +665,7 @@ class ChatService:
             model=self._model_name,
             completed_at=now,
             interrupted=interrupted,
-            tools_used=[
-                ToolUse(name=t.name, arguments=t.arguments, output=(t.output or None))
-                for t in turn.tools
-            ],
+            tools_used=[ToolUse.bounded(t.name, t.arguments, t.output or None) for t in turn.tools],
         )
         summary = await self._actors.commit(
             turn.user_id, turn.session_id, turn.turn_id, messages, event
