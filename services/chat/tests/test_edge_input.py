@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -128,7 +129,9 @@ def test_a_json_message_of_the_wrong_shape_is_answered_and_the_socket_stays(
 ) -> None:
     with TestClient(app).websocket_connect("/ws?user_id=alice") as ws:
         ws.send_json(["not", "an", "object"])
-        assert ws.receive_json()["type"] == "error"
+        assert ws.receive_json() == {"type": "error", "code": "invalid_message", "message": ANY}
+        ws.send_json({"type": "user_message", "content": ""})
+        assert ws.receive_json() == {"type": "error", "code": "invalid_message", "message": ANY}
         ws.send_json({"type": "user_message", "content": "hi"})
         while ws.receive_json()["type"] != "workflow_completed":
             pass

@@ -144,7 +144,8 @@ async def chat_socket(
     - 1007 (invalid payload): a text frame that is not JSON (strictly: ``sidecar.strict_json``).
     - 1009 (message too big): a frame over MAX_REQUEST_BYTES, as an HTTP body would get 413.
 
-    A JSON message of the wrong shape is answered with an ``error`` and the socket stays open."""
+    A JSON message of the wrong shape is answered with an ``error`` (``invalid_message``; a
+    second message while a turn runs: ``turn_running``) and the socket stays open."""
     await websocket.accept()
     refusal = socket_refusal(settings, websocket, user_id, access_token)
     if refusal is not None:
@@ -198,10 +199,22 @@ async def chat_socket(
                             turn.cancel()
                     continue
                 if kind not in ("user_message", "text_input"):
-                    await send({"type": "error", "message": "expected user_message or cancel"})
+                    await send(
+                        {
+                            "type": "error",
+                            "code": "invalid_message",
+                            "message": "expected user_message or cancel",
+                        }
+                    )
                     continue
                 if turn is not None and not turn.done():
-                    await send({"type": "error", "message": "a turn is running: wait or cancel"})
+                    await send(
+                        {
+                            "type": "error",
+                            "code": "turn_running",
+                            "message": "a turn is running: wait or cancel",
+                        }
+                    )
                     continue
                 try:
                     request = ChatRequest(
@@ -211,7 +224,8 @@ async def chat_socket(
                         multitask_strategy=message.get("multitask_strategy"),
                     )
                 except ValidationError as exc:
-                    await send({"type": "error", "message": exc.errors()[0]["msg"]})
+                    message = exc.errors()[0]["msg"]
+                    await send({"type": "error", "code": "invalid_message", "message": message})
                     continue
                 running.clear()
                 turn = asyncio.create_task(run_turn(request))
