@@ -5,12 +5,11 @@ import json
 import orjson
 import pytest
 from fastapi import APIRouter, FastAPI
-from fastapi.routing import APIRoute
 from pydantic import BaseModel
 
 from sidecar import strict_json
-from sidecar.http_errors import install_error_handlers, validation_detail
-from sidecar.testing import asgi_client
+from sidecar.http_errors import install_error_handlers, validation_body
+from sidecar.testing import api_routes, asgi_client
 
 REFUSED = {
     "NaN": b"[NaN]",
@@ -65,9 +64,9 @@ def strict_app() -> FastAPI:
 
 async def test_a_strict_route_answers_422_for_refused_json_and_keeps_its_class() -> None:
     app = strict_app()
-    assert all(
-        isinstance(r, strict_json.StrictJSONRoute) for r in app.routes if isinstance(r, APIRoute)
-    )
+    declared = list(api_routes(app.routes))
+    assert {r.path for r in declared} == {"/items", "/scores"}
+    assert all(isinstance(r, strict_json.StrictJSONRoute) for r in declared)
     async with asgi_client(app) as client:
         ok = await client.post("/items", json={"name": "tea"})
         assert ok.json() == {"name": "tea"}
@@ -92,7 +91,9 @@ async def test_a_422_is_rendered_even_when_its_input_cannot_be() -> None:
         )
         assert wrong.status_code == 422
     errors = [{"type": "t", "loc": ("body",), "msg": "m", "input": float("nan")}]
-    rendered = orjson.loads(orjson.dumps(validation_detail(errors)))
+    rendered = orjson.loads(validation_body(errors))["detail"]
     assert rendered == [{"type": "t", "loc": ["body"], "msg": "m", "input": None}]
     unencodable = [{"type": "t", "loc": ("q",), "msg": "m", "input": b"\xff", "ctx": {}}]
-    assert validation_detail(unencodable) == [{"type": "t", "loc": ("q",), "msg": "m"}]
+    assert orjson.loads(validation_body(unencodable))["detail"] == [
+        {"type": "t", "loc": ["q"], "msg": "m"}
+    ]

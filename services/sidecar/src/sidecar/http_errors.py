@@ -10,7 +10,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from sidecar.cursors import InvalidCursor
 from sidecar.errors import (
@@ -59,32 +59,25 @@ async def _invalid_cursor(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=422)
 
 
-class SafeJSONResponse(JSONResponse):
-    """A JSON response rendered by orjson, which writes a non-finite float as ``null`` where
-    Starlette's renderer (``allow_nan=False``) raised and turned a 422 into a 500."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def validation_detail(errors: Any) -> Any:
-    """FastAPI's ``detail`` list for a validation error, made renderable whatever the input
-    was: with each error's ``input`` and ``ctx`` when they encode, without them when they
-    cannot (bytes that are not UTF-8, text with lone surrogates)."""
+def validation_body(errors: Any) -> bytes:
+    """FastAPI's 422 body, ``{"detail": [...]}``, rendered whatever the rejected input was, by
+    orjson (a non-finite float becomes ``null``, where Starlette's ``allow_nan=False`` renderer
+    raised and turned the 422 into a 500): each error with its ``input`` and ``ctx`` when they
+    encode, without them when they cannot (bytes that are not UTF-8, text with lone
+    surrogates)."""
     try:
-        detail = jsonable_encoder(errors)
-        orjson.dumps(detail)
-        return detail
+        return orjson.dumps({"detail": jsonable_encoder(errors)})
     except (TypeError, ValueError):  # UnicodeError and orjson.JSONEncodeError among them
-        return [
+        kept = [
             {k: str(v) if k == "msg" else v for k, v in e.items() if k in ("type", "loc", "msg")}
             for e in errors
         ]
+        return orjson.dumps({"detail": kept})
 
 
-async def _invalid_request(_: Request, exc: Exception) -> JSONResponse:
+async def _invalid_request(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return SafeJSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+    return Response(validation_body(exc.errors()), 422, media_type="application/json")
 
 
 def install_error_handlers(app: FastAPI) -> None:
