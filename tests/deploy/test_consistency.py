@@ -19,6 +19,8 @@ from memory.core.settings import MemorySettings
 from memory.main import create_app as create_memory
 from scripts import k8s_secrets
 from scripts.stack import RESOURCE_SETS, ROOT, RunFile
+from sidecar.strict_json import StrictJSONRoute
+from sidecar.testing import api_routes
 from tests.deploy.manifests import APPS, OVERLAYS, Doc, local, named, of_kind, pod_spec, render
 
 SETTINGS = {"chat": ChatSettings(), "memory": MemorySettings()}
@@ -344,3 +346,20 @@ def test_generated_secrets_are_real_tokens_the_apps_accept() -> None:
     # The dev Redis host is the dev overlay's Redis Service.
     redis = named(render("dev"), "Service", "redis")
     assert f"redis:{redis['spec']['ports'][0]['port']}" == k8s_secrets.DEV_REDIS_HOST
+
+
+def test_every_route_that_takes_a_body_parses_it_strictly() -> None:
+    # sidecar.strict_json works per router (route_class): a router added without it would
+    # take NaN, lone surrogates and unbounded nesting again. daprd's actor callbacks parse
+    # their own bodies (dapr-ext-fastapi) and are reached only through daprd.
+    for app_id, app in APPS_BUILT.items():
+        found = list(api_routes(app.routes))
+        assert len(found) > 10, app_id  # the walk reaches the included routers
+        lenient = [
+            route.path
+            for route in found
+            if route.methods & {"POST", "PUT", "PATCH"}
+            and not isinstance(route, StrictJSONRoute)
+            and not route.path.startswith("/actors/")
+        ]
+        assert lenient == [], app_id

@@ -13,7 +13,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -21,6 +21,8 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from sidecar.connection import Sidecar
 
@@ -256,3 +258,15 @@ async def asgi_client(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url=base_url) as client:
         yield client
+
+
+def api_routes(routes: list[BaseRoute]) -> Iterator[APIRoute]:
+    """Every APIRoute under ``routes`` (e.g. ``app.routes``), those of included routers too:
+    FastAPI 0.165 keeps an included router as one ``_IncludedRouter`` entry whose
+    ``original_router`` holds the routes as declared."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        original = getattr(route, "original_router", None)
+        if original is not None:
+            yield from api_routes(original.routes)
