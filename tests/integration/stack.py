@@ -451,6 +451,10 @@ def running_stack(
         pytest.fail("daprd is not installed: run `make dapr` (scripts/install-dapr.sh)")
     ports = (ports or PORTS[resource_set]).with_replicas(replicas)
     log_dir = workdir / "logs"
+    # Tests and benchmarks run bursts of turns for one user: the per-user limit stays in the
+    # path (every turn asks the ChatRateLimit actor) but far above them, unless ``env`` sets
+    # one (tests/faults checks the limit itself).
+    env = {"TURN_RATE_LIMIT": "1000/second", **(env or {})}
     with ExitStack() as containers, process_set() as started:
         broker_port = ports.broker
         if resource_set == "embedded":

@@ -72,7 +72,9 @@ def fake_sidecar(memory: FakeMemory) -> FakeDaprSidecar:
 
 @pytest.fixture
 def settings() -> ChatSettings:
-    return ChatSettings()
+    # Tests here run many turns for one user in a second; the limit has its own tests
+    # (test_rate_limits.py).
+    return ChatSettings(turn_rate_limit="")
 
 
 @pytest.fixture

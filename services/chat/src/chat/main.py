@@ -10,6 +10,7 @@ from chat.api.routes import router
 from chat.core import errors
 from chat.core.settings import ChatSettings
 from chat.data.actors import chat_actor_factories
+from chat.data.rate_limits import TurnRateLimiter
 from chat.data.sessions import SessionRepository
 from chat.services.agent import build_model
 from chat.services.chat import TurnRegistry
@@ -34,7 +35,8 @@ def create_app(settings: ChatSettings | None = None, *, model: Model | None = No
                 outbox=resolved.outbox_enabled,
                 max_messages=resolved.max_messages_per_session,
                 max_sessions=resolved.max_sessions_per_user,
-            )
+            ),
+            TurnRateLimiter(resolved.turn_rate_limits),
         )
 
     async def drain_turns(app: FastAPI) -> None:

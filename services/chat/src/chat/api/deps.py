@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from agents import Model
 from fastapi import Depends, Path
@@ -79,3 +79,16 @@ def authorized_user(user_id: UserIdPath, caller: CallerDep) -> str:
 
 
 AuthorizedUserId = Annotated[str, Depends(authorized_user)]
+
+#: The OpenAPI description of a turn route's refusal for the user's rate limit.
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {
+        "description": "The user's TURN_RATE_LIMIT is spent (`rate_limited`); nothing written.",
+        "headers": {
+            "Retry-After": {
+                "description": "Whole seconds until one more turn is allowed.",
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        },
+    }
+}

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 
 from chat.api import streams
 from chat.api.deps import (
+    RATE_LIMITED,
     AuthorizedUserId,
     CallerDep,
     ChatServiceDep,
@@ -103,7 +104,7 @@ async def delete_session(
     return await service.delete_session(user_id=user_id, session_id=session_id)
 
 
-@router.post("/chat", tags=["chat"])
+@router.post("/chat", tags=["chat"], responses=RATE_LIMITED)
 @router.post("/chat/", tags=["chat"], include_in_schema=False)
 async def chat(*, body: ChatRequest, service: ChatServiceDep, caller: CallerDep) -> ChatResponse:
     """One turn, whole reply. Without a session id a new session starts."""

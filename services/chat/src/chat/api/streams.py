@@ -22,9 +22,17 @@ from fastapi import (
 from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from chat.api.deps import CallerDep, ChatServiceDep, SettingsDep, get_settings
+from chat.api.deps import RATE_LIMITED, CallerDep, ChatServiceDep, SettingsDep, get_settings
 from chat.core.auth import Authenticator, bearer
-from chat.core.exceptions import Forbidden, SessionBusy, SessionNotFound, Unauthenticated
+from chat.core.exceptions import (
+    Forbidden,
+    RateLimited,
+    SessionBusy,
+    SessionFull,
+    SessionLimitReached,
+    SessionNotFound,
+    Unauthenticated,
+)
 from chat.core.settings import ChatSettings
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent, TurnRun
@@ -71,7 +79,9 @@ async def with_notifications(
         next_event.cancel()  # a turn still running is cancelled: it saves what it has
 
 
-@router.post("/chat/stream", tags=["chat"], response_class=EventSourceResponse)
+@router.post(
+    "/chat/stream", tags=["chat"], response_class=EventSourceResponse, responses=RATE_LIMITED
+)
 async def chat_stream(
     *, body: ChatRequest, service: ChatServiceDep, request: Request, caller: CallerDep
 ) -> EventSourceResponse:
@@ -167,6 +177,20 @@ async def chat_socket(
             return
         except SessionBusy as exc:
             await send({"type": "error", "code": "session_busy", "message": str(exc)})
+            return
+        except RateLimited as exc:  # the socket stays open: the client may send it again later
+            await send(
+                {
+                    "type": "error",
+                    "code": "rate_limited",
+                    "message": str(exc),
+                    "retry_after": exc.retry_after,
+                }
+            )
+            return
+        except (SessionFull, SessionLimitReached) as exc:
+            code = "session_full" if isinstance(exc, SessionFull) else "session_limit_reached"
+            await send({"type": "error", "code": code, "message": str(exc)})
             return
         except SidecarError as exc:
             logger.warning("websocket turn for %s not started: %r", user_id, exc)

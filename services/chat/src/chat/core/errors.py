@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from chat.core.exceptions import (
     Forbidden,
     ModelFailed,
+    RateLimited,
     SessionBusy,
     SessionDeleted,
     SessionFull,
@@ -54,6 +55,15 @@ async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("forbidden", str(exc)), status_code=403)
 
 
+async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return JSONResponse(
+        error_body("rate_limited", str(exc)),
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
     app.add_exception_handler(SessionNotFound, _session_not_found)
@@ -64,3 +74,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ModelFailed, _model_failed)
     app.add_exception_handler(Unauthenticated, _unauthenticated)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(RateLimited, _rate_limited)

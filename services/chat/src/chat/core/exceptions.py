@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class SessionNotFound(LookupError):
     """No such session for this user (another user's session included)."""
@@ -57,3 +59,15 @@ class Unauthenticated(Exception):
 
 class Forbidden(Exception):
     """A valid caller acting for another user (HTTP 403)."""
+
+
+class RateLimited(Exception):
+    """The user started more turns than ``TURN_RATE_LIMIT`` allows: HTTP 429 with
+    ``Retry-After`` (a WebSocket gets an ``error`` with code ``rate_limited`` and stays open),
+    before anything is written or the model is called."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        #: Whole seconds until one more turn is allowed, rounded up, at least 1
+        #: (``Retry-After``, RFC 9110 §10.2.3).
+        self.retry_after = max(1, math.ceil(retry_after_seconds))
+        super().__init__(f"too many turns: try again in {self.retry_after} s (TURN_RATE_LIMIT)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
+from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sidecar.settings import DAPR_MAX_BODY_BYTES, SidecarSettings, refuse_placeholder
@@ -11,6 +12,19 @@ from sidecar.settings import DAPR_MAX_BODY_BYTES, SidecarSettings, refuse_placeh
 # Signature algorithms a bearer token may use ("none" is not one of them).
 JWT_ALGORITHMS = r"^(HS|RS|ES|PS)(256|384|512)$|^EdDSA$"
 MIN_HS_KEY_CHARS = 32
+
+
+def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
+    """``"10/second;60/minute"`` (the ``limits`` notation, ``;``-separated) → the limits; an
+    empty text → none (no limit). Raises ValueError for anything else."""
+    if not text.strip():
+        return ()
+    try:
+        return tuple(parse_many(text))
+    except ValueError as exc:
+        raise ValueError(
+            f"{text!r} is not a rate limit such as '60/minute' or '10/second;300/hour'"
+        ) from exc
 
 
 class ChatSettings(SidecarSettings):
@@ -38,6 +52,11 @@ class ChatSettings(SidecarSettings):
     # The public API's request bodies and WebSocket messages, in bytes (413 / close 1009 above
     # it): a message of max_message_chars characters fits as UTF-8 with room to spare.
     max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=DAPR_MAX_BODY_BYTES)
+    # Turns one user may start (POST /chat, /chat/stream, a WebSocket message), in the
+    # `limits` notation: "60/minute", or several as "10/second;300/hour"; empty: no limit.
+    # Counted once per user across replicas (the ChatRateLimit actor); past it, 429 with
+    # Retry-After before anything is written or the model is called (docs/security.md).
+    turn_rate_limit: str = Field(default="30/minute;300/hour", max_length=200)
     # Model calls the agent may make in one turn (the Agents SDK's max_turns; its default is
     # 10): each tool round trip is one.
     agent_max_turns: int = Field(default=10, ge=1, le=50)
@@ -79,6 +98,17 @@ class ChatSettings(SidecarSettings):
         if self.turn_lease_renew_seconds * 2 > self.turn_lease_seconds:
             raise ValueError("TURN_LEASE_RENEW_SECONDS must be at most half of TURN_LEASE_SECONDS")
         return self
+
+    @field_validator("turn_rate_limit", mode="after")
+    @classmethod
+    def _parse_rate_limit(cls, value: str) -> str:
+        parse_limits(value)
+        return value.strip()
+
+    @property
+    def turn_rate_limits(self) -> tuple[RateLimitItem, ...]:
+        """TURN_RATE_LIMIT, parsed (empty: no limit)."""
+        return parse_limits(self.turn_rate_limit)
 
     @field_validator("openai_api_key", mode="after")
     @classmethod

@@ -4,6 +4,8 @@
   also keeps the session's *turn lease*: one turn runs at a time, the others wait in a queue,
   are refused, or interrupt the running one, as each message's double-texting strategy says.
 - ``ChatUser`` (actor id ``<user>``): the only writer of the user's session list.
+- ``ChatRateLimit`` (actor id ``<user>``): counts the user's turns against ``TURN_RATE_LIMIT``
+  (chat.data.rate_limits); a type of its own so that a check never waits behind a list write.
 
 Dapr places each actor id on one replica and runs its calls one after another, so ordinary
 concurrency (double texting, retries, 25 first messages at once) reaches the store in order and
@@ -28,7 +30,8 @@ from typing import Any, Literal
 from dapr.actor import Actor, ActorInterface
 from dapr.actor.runtime.context import ActorRuntimeContext
 
-from chat.core.exceptions import SessionDeleted, SessionFull, SessionLimitReached
+from chat.core.exceptions import RateLimited, SessionDeleted, SessionFull, SessionLimitReached
+from chat.data.rate_limits import TurnRateLimiter
 from chat.data.sessions import SessionRepository, summary_of
 from chat.models.chat import MultitaskStrategy
 from chat.models.sessions import HistoryMessage, SessionSummary
@@ -37,6 +40,7 @@ from sidecar.turn_events import ConversationTurn
 
 SESSION_ACTOR = "ChatSession"  # the class names below: Dapr names actor types after the class
 USER_ACTOR = "ChatUser"
+RATE_LIMIT_ACTOR = "ChatRateLimit"
 _DOMAIN_ERRORS: tuple[tuple[type[Exception], str], ...] = (
     (SessionDeleted, "session_deleted"),
     (SessionFull, "session_full"),
@@ -305,10 +309,32 @@ class ChatUser(Actor, ChatUserInterface):
         return await actor_reply(work, _DOMAIN_ERRORS)
 
 
+class ChatRateLimitInterface(ActorInterface):
+    @actor_method("take")
+    @abstractmethod
+    async def take(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class ChatRateLimit(Actor, ChatRateLimitInterface):
+    """One user's turn count, kept by this replica's limiter (in memory, no state)."""
+
+    def __init__(
+        self, ctx: ActorRuntimeContext, actor_id: Any, *, limiter: TurnRateLimiter
+    ) -> None:
+        super().__init__(ctx, actor_id)
+        self._user_id: str = actor_id.id
+        self._limiter = limiter
+
+    async def take(self, request: dict[str, Any]) -> dict[str, Any]:
+        """``{}`` → ``{"retry_after": seconds}``: 0 when the turn is counted and may start."""
+        return {"result": {"retry_after": self._limiter.take(self._user_id)}}
+
+
 def chat_actor_factories(
-    repository: SessionRepository,
+    repository: SessionRepository, limiter: TurnRateLimiter
 ) -> dict[type[Actor], Callable[[ActorRuntimeContext, Any], Actor]]:
-    """What the app registers: both actor types, built over the app's repository."""
+    """What the app registers: the three actor types, over the app's repository and its
+    turn limiter."""
 
     def session(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
         return ChatSession(ctx, actor_id, repository=repository)
@@ -316,13 +342,16 @@ def chat_actor_factories(
     def user(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
         return ChatUser(ctx, actor_id, repository=repository)
 
-    return {ChatSession: session, ChatUser: user}
+    def rate_limit(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
+        return ChatRateLimit(ctx, actor_id, limiter=limiter)
+
+    return {ChatSession: session, ChatUser: user, ChatRateLimit: rate_limit}
 
 
 # -- the callers' side ------------------------------------------------------------------------
 class SessionActors:
-    """Calls to the ``ChatSession`` and ``ChatUser`` actors, typed. Every method may raise
-    ActorCallFailed (HTTP 503), ConcurrencyConflict or StateStoreUnavailable."""
+    """Calls to the ``ChatSession``, ``ChatUser`` and ``ChatRateLimit`` actors, typed. Every
+    method may raise ActorCallFailed (HTTP 503), ConcurrencyConflict or StateStoreUnavailable."""
 
     def __init__(
         self, actors: ActorClient, *, max_messages: int = 100_000, max_sessions: int = 10_000
@@ -394,6 +423,13 @@ class SessionActors:
 
     async def delete(self, user_id: str, session_id: str, *, now: datetime) -> bool:
         return bool(await self._session(user_id, session_id, "delete", {"now": now.isoformat()}))
+
+    async def take_turn(self, user_id: str) -> None:
+        """Count a turn against the user's rate limit. Raises RateLimited (nothing counted)."""
+        answer = await self._actors.call(RATE_LIMIT_ACTOR, user_id, "take", {})
+        retry_after = float(answer["retry_after"])
+        if retry_after > 0:
+            raise RateLimited(retry_after)
 
     async def create_session(self, user_id: str, session_id: str, *, now: datetime) -> None:
         """Raises SessionLimitReached when the user has the maximum of sessions."""

@@ -391,10 +391,13 @@ class ChatService:
     async def start_turn(self, request: ChatRequest) -> TurnRun:
         """Resolve the session, wait for its turn, and start the turn; return it running.
 
-        Raises SessionNotFound (no such session for this user, or deleted while waiting) and
-        SessionBusy (``reject`` while another turn runs or waits, or the wait ran out), in both
-        cases with nothing written; ActorCallFailed when the session's actor is unreachable."""
+        Raises RateLimited (the user's TURN_RATE_LIMIT is spent), SessionNotFound (no such
+        session for this user, or deleted while waiting) and SessionBusy (``reject`` while
+        another turn runs or waits, or the wait ran out), in all cases with nothing written;
+        ActorCallFailed when the session's actor is unreachable."""
         user_id = request.user_id
+        if self._settings.turn_rate_limit:
+            await self._actors.take_turn(user_id)  # before anything is read or written
         strategy: MultitaskStrategy = (
             request.multitask_strategy or self._settings.multitask_strategy
         )
