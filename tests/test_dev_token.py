@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import secrets
 
-from chat.core.auth import Authenticator
 from chat.core.settings import ChatSettings
 from scripts import dev_token
+from sidecar.auth import Authenticator
 from tests.deploy.manifests import named, pod_spec, render
 
 
@@ -23,3 +23,17 @@ def test_a_dev_token_is_accepted_by_chat_configured_like_the_deployment() -> Non
     signed = dev_token.sign("alice", key=key, audience="agent-chat", issuer=None, ttl=60)
     assert Authenticator(settings).caller(signed) == "alice"
     assert env["AUTH_JWT_AUDIENCE"] == "agent-chat"
+
+
+def test_memory_checks_the_forwarded_token_exactly_as_chat_does() -> None:
+    """chat forwards the client's token to memory, which checks it again: the two must agree
+    on every AUTH_* setting, or every memory call of a deployment fails."""
+    rendered = render("prod")
+
+    def auth_env(app: str) -> dict[str, object]:
+        (container,) = pod_spec(named(rendered, "Deployment", app))["containers"]
+        return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]
+                if e["name"].startswith("AUTH_")}  # fmt: skip
+
+    assert auth_env("chat") == auth_env("memory")
+    assert auth_env("memory")["AUTH_MODE"] == "jwt"

@@ -175,3 +175,38 @@ def test_jwt_mode_refuses_to_start_without_a_usable_key(
 ) -> None:
     with pytest.raises(ValidationError, match=message):
         ChatSettings(**settings)  # type: ignore[arg-type]
+
+
+async def test_the_users_token_is_forwarded_to_memory_unchanged(
+    client: httpx.AsyncClient, memory: Any
+) -> None:
+    """memory checks the same token against the user of each call (sidecar.auth), so every
+    call chat makes for the user carries it: recall, the agent's tools, the memories route."""
+    headers = auth("alice")
+    reply = await client.post(
+        "/chat", json={"user_id": "alice", "message": "remember that I like tea"}, headers=headers
+    )
+    assert reply.status_code == 200, reply.text
+    assert (await client.get("/users/alice/memories", headers=headers)).status_code == 200
+    user_calls = [c for c in memory.calls if c.url.path.startswith("/memories/alice")]
+    assert {c.method for c in user_calls} >= {"GET", "POST"}  # search, the tool's create, list
+    assert {c.headers.get("authorization") for c in user_calls} == {headers["Authorization"]}
+
+
+def test_a_socket_is_closed_at_its_first_message_after_the_token_expired(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sidecar.auth.LEEWAY_SECONDS", 0)
+    client = TestClient(app)
+    short = token("alice", exp=int(time.time()) + 2)
+    with client.websocket_connect(f"/ws?user_id=alice&access_token={short}") as ws:
+        ws.send_json({"type": "user_message", "content": "hello"})
+        while ws.receive_json()["type"] != "workflow_completed":
+            pass
+        time.sleep(max(0.0, jwt.decode(short, options={"verify_signature": False})["exp"]
+                       - time.time() + 1.1))  # fmt: skip
+        ws.send_json({"type": "user_message", "content": "hello again"})
+        assert ws.receive_json() == {"type": "error", "code": "unauthenticated", "message": ANY}
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == 1008

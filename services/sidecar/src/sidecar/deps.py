@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
+from sidecar.auth import Authenticator
 from sidecar.connection import Sidecar
+from sidecar.contracts import USER_ID_PATTERN
+from sidecar.settings import SidecarSettings
 from sidecar.state import StateStore
 
 
@@ -26,3 +30,35 @@ def get_state_store(sidecar: SidecarDep) -> StateStore:
 
 
 StateStoreDep = Annotated[StateStore, Depends(get_state_store)]
+
+
+UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id.")]
+
+# Declared for the OpenAPI document; the check itself is Authenticator's (and a no-op when
+# AUTH_MODE=open).
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    bearerFormat="JWT",
+    description="With AUTH_MODE=jwt: a JWT whose `sub` is the user id the request acts for.",
+)
+
+
+def get_caller(
+    request: HTTPConnection,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> str | None:
+    """The user id the request's bearer token speaks for (None when AUTH_MODE=open); raises
+    Unauthenticated (401) for a missing or invalid token."""
+    settings: SidecarSettings = request.app.state.settings
+    return Authenticator(settings).caller(credentials.credentials if credentials else None)
+
+
+CallerDep = Annotated[str | None, Depends(get_caller)]
+
+
+def authorized_user(user_id: UserIdPath, caller: CallerDep) -> str:
+    """The path's user id, once the caller may act for it; raises Forbidden (403)."""
+    return Authenticator.authorize(caller, user_id)
+
+
+AuthorizedUserId = Annotated[str, Depends(authorized_user)]

@@ -12,6 +12,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
+from sidecar.auth import Forbidden, Unauthenticated
 from sidecar.cursors import InvalidCursor
 from sidecar.errors import (
     ActorCallFailed,
@@ -34,6 +35,18 @@ async def _conflict(_: Request, exc: Exception) -> JSONResponse:
         error_body("conflict", f"concurrent updates kept colliding; retry the request ({exc})"),
         status_code=409,
     )
+
+
+async def _unauthenticated(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        error_body("unauthenticated", str(exc)),
+        status_code=401,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("forbidden", str(exc)), status_code=403)
 
 
 async def _unavailable(_: Request, exc: Exception) -> JSONResponse:
@@ -81,9 +94,11 @@ async def _invalid_request(_: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Known failures map to 409/422/503 with a clear body (a 422 renders whatever the rejected
-    input was); anything else to a generic 500 with a request id (the traceback only in the
-    log)."""
+    """Known failures map to 401/403/409/422/503 with a clear body (a 422 renders whatever the
+    rejected input was); anything else to a generic 500 with a request id (the traceback only
+    in the log)."""
+    app.add_exception_handler(Unauthenticated, _unauthenticated)
+    app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(ConcurrencyConflict, _conflict)
     app.add_exception_handler(StateStoreUnavailable, _unavailable)
     app.add_exception_handler(InvocationFailed, _unavailable)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +19,9 @@ PLACEHOLDER_SECRETS = frozenset(
 )  # fmt: skip
 _TEMPLATE_MARKERS = re.compile(r"^<.*>$|^\$\{.*\}$|^\$\(.*\)$|^{{.*}}$|replace|changeme|change-me")
 MIN_TOKEN_CHARS = 16
+# Signature algorithms a bearer token may use ("none" is not one of them).
+JWT_ALGORITHMS = r"^(HS|RS|ES|PS)(256|384|512)$|^EdDSA$"
+MIN_HS_KEY_CHARS = 32
 
 
 def refuse_placeholder(value: SecretStr | None, *, min_chars: int = 1) -> SecretStr | None:
@@ -73,11 +76,44 @@ class SidecarSettings(BaseSettings):
     # to DAPR_MAX_BODY_BYTES. The default is daprd's own limit: every memory route is reached
     # through daprd; chat lowers it for its public API.
     max_request_bytes: int = Field(default=DAPR_MAX_BODY_BYTES, ge=1024, le=DAPR_MAX_BODY_BYTES)
+    # End-user authentication (sidecar.auth). "open": a request may act for any user id (local
+    # runs, trusted networks). "jwt": a request carries `Authorization: Bearer <JWT>` whose
+    # `sub` is the user id it acts for; the key is a shared secret (HS*) or the issuer's PEM
+    # public key (RS*, ES*, ...). chat checks the client's token; memory checks the same token,
+    # which chat forwards, against the user id of every /memories/{user_id} route. Both services
+    # take the same settings.
+    auth_mode: Literal["open", "jwt"] = "open"
+    auth_jwt_key: SecretStr | None = None
+    auth_jwt_algorithm: str = Field(default="HS256", pattern=JWT_ALGORITHMS)
+    auth_jwt_audience: str | None = None
+    auth_jwt_issuer: str | None = None
 
     @field_validator("dapr_api_token", "app_api_token", mode="after")
     @classmethod
     def _refuse_placeholders(cls, value: SecretStr | None) -> SecretStr | None:
         return refuse_placeholder(value, min_chars=MIN_TOKEN_CHARS)
+
+    @field_validator("auth_jwt_key", mode="after")
+    @classmethod
+    def _refuse_placeholder_jwt_key(cls, value: SecretStr | None) -> SecretStr | None:
+        return refuse_placeholder(value)
+
+    @model_validator(mode="after")
+    def _jwt_key_fits_the_mode(self) -> Self:
+        if self.auth_mode != "jwt":
+            return self
+        if self.auth_jwt_key is None:
+            raise ValueError("AUTH_MODE=jwt needs AUTH_JWT_KEY (a shared secret or a public key)")
+        key = self.auth_jwt_key.get_secret_value()
+        if self.auth_jwt_algorithm.startswith("HS"):
+            if len(key) < MIN_HS_KEY_CHARS:
+                raise ValueError(
+                    f"AUTH_JWT_KEY for {self.auth_jwt_algorithm} must have at least "
+                    f"{MIN_HS_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)"
+                )
+        elif "-----BEGIN PUBLIC KEY-----" not in key:
+            raise ValueError(f"AUTH_JWT_KEY for {self.auth_jwt_algorithm} must be a PEM public key")
+        return self
 
     @model_validator(mode="after")
     def _tokens_when_required(self) -> Self:

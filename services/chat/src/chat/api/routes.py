@@ -14,10 +14,8 @@ from chat.api.deps import (
     ChatServiceDep,
     MemoryAccessDep,
     SessionIdPath,
-    get_memory_access,
     get_settings,
 )
-from chat.core.auth import Authenticator
 from chat.models.chat import ChatRequest, ChatResponse
 from chat.models.memory import MemoryList
 from chat.models.sessions import SessionCreated, SessionDeleted, SessionHistory, SessionList
@@ -29,6 +27,8 @@ from chat.services.chat import (
     MAX_SESSIONS_LIMIT,
     HistoryOrder,
 )
+from chat.services.memories import memory_access
+from sidecar.auth import Authenticator
 from sidecar.errors import InvocationFailed
 from sidecar.health import Readiness, health_router
 from sidecar.strict_json import StrictJSONRoute
@@ -36,7 +36,7 @@ from sidecar.strict_json import StrictJSONRoute
 
 async def memory_reachable(request: Request, readiness: Readiness) -> None:
     """Memory is reported but not required: without it chat still answers, degraded."""
-    memory = get_memory_access(request.app.state.sidecar, get_settings(request))
+    memory = memory_access(request.app.state.sidecar.http, get_settings(request))
     try:
         await memory.reachable()
         readiness.record("memory", "ok", required=False)

@@ -23,21 +23,19 @@ from pydantic import ValidationError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from chat.api.deps import RATE_LIMITED, CallerDep, ChatServiceDep, SettingsDep, get_settings
-from chat.core.auth import Authenticator, bearer
 from chat.core.exceptions import (
-    Forbidden,
     RateLimited,
     SessionBusy,
     SessionFull,
     SessionLimitReached,
     SessionNotFound,
-    Unauthenticated,
 )
 from chat.core.settings import ChatSettings
 from chat.models.chat import ChatRequest
 from chat.services.chat import TurnEvent, TurnRun
 from chat.services.notifications import NotificationHub, committed_at, notification_from
 from sidecar import strict_json
+from sidecar.auth import Authenticator, Forbidden, Unauthenticated, bearer
 from sidecar.contracts import DROP, SUCCESS, USER_ID_PATTERN, bulk_entries, bulk_statuses
 from sidecar.errors import SidecarError
 from sidecar.event_lag import DeliveryLag
@@ -149,7 +147,8 @@ async def chat_socket(
     a ``code`` where one can still be sent (RFC 6455 §7.4.1):
 
     - 1008 (policy violation): an invalid ``user_id``, a missing or invalid token, or a token
-      for another user; nothing about the user is touched.
+      for another user; nothing about the user is touched. The token is checked again before
+      each turn: a message after it expired closes the socket the same way.
     - 1003 (unsupported data): a binary frame.
     - 1007 (invalid payload): a text frame that is not JSON (strictly: ``sidecar.strict_json``).
     - 1009 (message too big): a frame over MAX_REQUEST_BYTES, as an HTTP body would get 413.
@@ -251,6 +250,9 @@ async def chat_socket(
                     message = exc.errors()[0]["msg"]
                     await send({"type": "error", "code": "invalid_message", "message": message})
                     continue
+                expired = socket_refusal(settings, websocket, user_id, access_token)
+                if expired is not None:  # the token expired since the handshake
+                    raise RefusedFrame(status.WS_1008_POLICY_VIOLATION, *expired)
                 running.clear()
                 turn = asyncio.create_task(run_turn(request))
         except WebSocketDisconnect as exc:

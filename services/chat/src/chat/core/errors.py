@@ -6,7 +6,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from chat.core.exceptions import (
-    Forbidden,
     ModelFailed,
     RateLimited,
     SessionBusy,
@@ -14,7 +13,6 @@ from chat.core.exceptions import (
     SessionFull,
     SessionLimitReached,
     SessionNotFound,
-    Unauthenticated,
 )
 from sidecar.http_errors import error_body, install_error_handlers
 
@@ -43,18 +41,6 @@ async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("model_failed", str(exc)), status_code=502)
 
 
-async def _unauthenticated(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(
-        error_body("unauthenticated", str(exc)),
-        status_code=401,
-        headers={"WWW-Authenticate": 'Bearer realm="chat"'},
-    )
-
-
-async def _forbidden(_: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(error_body("forbidden", str(exc)), status_code=403)
-
-
 async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimited)
     return JSONResponse(
@@ -72,6 +58,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SessionFull, _session_full)
     app.add_exception_handler(SessionLimitReached, _session_limit)
     app.add_exception_handler(ModelFailed, _model_failed)
-    app.add_exception_handler(Unauthenticated, _unauthenticated)
-    app.add_exception_handler(Forbidden, _forbidden)
     app.add_exception_handler(RateLimited, _rate_limited)

@@ -53,14 +53,6 @@ class ModelFailed(RuntimeError):
     """The model (or a tool) failed during a turn."""
 
 
-class Unauthenticated(Exception):
-    """No bearer token, or one that does not verify (HTTP 401)."""
-
-
-class Forbidden(Exception):
-    """A valid caller acting for another user (HTTP 403)."""
-
-
 class RateLimited(Exception):
     """The user started more turns than ``TURN_RATE_LIMIT`` allows: HTTP 429 with
     ``Retry-After`` (a WebSocket gets an ``error`` with code ``rate_limited`` and stays open),

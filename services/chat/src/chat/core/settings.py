@@ -9,10 +9,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from sidecar.settings import DAPR_MAX_BODY_BYTES, SidecarSettings, refuse_placeholder
 
-# Signature algorithms a bearer token may use ("none" is not one of them).
-JWT_ALGORITHMS = r"^(HS|RS|ES|PS)(256|384|512)$|^EdDSA$"
-MIN_HS_KEY_CHARS = 32
-
 
 def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
     """``"10/second;60/minute"`` (the ``limits`` notation, ``;``-separated) → the limits; an
@@ -84,14 +80,6 @@ class ChatSettings(SidecarSettings):
     # Memory notifications older than this are not pushed to streams (a new replica's
     # consumer group starts at the beginning of the memory-events stream).
     notification_max_age_seconds: float = Field(default=60.0, gt=0, le=3600)
-    # The public edge. "open": any caller may act as any user id (local runs, trusted networks).
-    # "jwt": every request carries `Authorization: Bearer <JWT>` whose `sub` is the user id it
-    # acts for; the key is a shared secret (HS*) or the issuer's PEM public key (RS*, ES*, ...).
-    auth_mode: Literal["open", "jwt"] = "open"
-    auth_jwt_key: SecretStr | None = None
-    auth_jwt_algorithm: str = Field(default="HS256", pattern=JWT_ALGORITHMS)
-    auth_jwt_audience: str | None = None
-    auth_jwt_issuer: str | None = None
 
     @model_validator(mode="after")
     def _renewal_inside_the_lease(self) -> Self:
@@ -114,25 +102,3 @@ class ChatSettings(SidecarSettings):
     @classmethod
     def _refuse_placeholder_key(cls, value: SecretStr | None) -> SecretStr | None:
         return refuse_placeholder(value)
-
-    @field_validator("auth_jwt_key", mode="after")
-    @classmethod
-    def _refuse_placeholder_jwt_key(cls, value: SecretStr | None) -> SecretStr | None:
-        return refuse_placeholder(value)
-
-    @model_validator(mode="after")
-    def _jwt_key_fits_the_mode(self) -> Self:
-        if self.auth_mode != "jwt":
-            return self
-        if self.auth_jwt_key is None:
-            raise ValueError("AUTH_MODE=jwt needs AUTH_JWT_KEY (a shared secret or a public key)")
-        key = self.auth_jwt_key.get_secret_value()
-        if self.auth_jwt_algorithm.startswith("HS"):
-            if len(key) < MIN_HS_KEY_CHARS:
-                raise ValueError(
-                    f"AUTH_JWT_KEY for {self.auth_jwt_algorithm} must have at least "
-                    f"{MIN_HS_KEY_CHARS} characters (e.g. `openssl rand -hex 32`)"
-                )
-        elif "-----BEGIN PUBLIC KEY-----" not in key:
-            raise ValueError(f"AUTH_JWT_KEY for {self.auth_jwt_algorithm} must be a PEM public key")
-        return self

@@ -21,12 +21,20 @@ class MemoryAccess:
         return True
 
 
-def memory_client(http: httpx.AsyncClient, settings: ChatSettings) -> MemoryClient:
-    """The memory client for a request, over the process's sidecar HTTP client."""
+def memory_client(
+    http: httpx.AsyncClient, settings: ChatSettings, *, end_user_token: str | None = None
+) -> MemoryClient:
+    """The memory client for a request, over the process's sidecar HTTP client; it forwards
+    the request's ``end_user_token`` (AUTH_MODE=jwt), which memory checks again."""
     return MemoryClient(
-        http, app_id=settings.memory_app_id, timeout_seconds=settings.memory_timeout_seconds
+        http,
+        app_id=settings.memory_app_id,
+        timeout_seconds=settings.memory_timeout_seconds,
+        end_user_token=end_user_token,
     )
 
 
-def memory_access(http: httpx.AsyncClient, settings: ChatSettings) -> MemoryAccess:
-    return MemoryAccess(memory_client(http, settings))
+def memory_access(
+    http: httpx.AsyncClient, settings: ChatSettings, *, end_user_token: str | None = None
+) -> MemoryAccess:
+    return MemoryAccess(memory_client(http, settings, end_user_token=end_user_token))

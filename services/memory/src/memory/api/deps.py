@@ -10,8 +10,7 @@ from fastapi import Depends, Path, Request
 from memory.core.settings import MemorySettings
 from memory.services.memories import MemoryRuntime, MemoryService
 from sidecar.actors import ActorClient
-from sidecar.contracts import USER_ID_PATTERN
-from sidecar.deps import SidecarDep, StateStoreDep
+from sidecar.deps import AuthorizedUserId, SidecarDep, StateStoreDep
 
 
 def get_settings(request: Request) -> MemorySettings:
@@ -37,5 +36,6 @@ def get_memory_service(
 
 
 MemoryServiceDep = Annotated[MemoryService, Depends(get_memory_service)]
-UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id.")]
 MemoryIdPath = Annotated[UUID, Path(description="The memory's id (a UUID).")]
+
+__all__ = ["AuthorizedUserId"]  # re-exported for the routes

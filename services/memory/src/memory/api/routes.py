@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 
-from memory.api.deps import MemoryIdPath, MemoryServiceDep, UserIdPath, get_runtime
+from memory.api.deps import AuthorizedUserId, MemoryIdPath, MemoryServiceDep, get_runtime
 from memory.models.memory import (
     ForgetResult,
     Memory,
@@ -47,7 +47,7 @@ def _not_found(memory_id: object) -> HTTPException:
 @router.get("/memories/{user_id}")
 async def list_memories(
     *,
-    user_id: UserIdPath,
+    user_id: AuthorizedUserId,
     service: MemoryServiceDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     kind: MemoryKind | None = None,
@@ -61,7 +61,7 @@ async def list_memories(
 
 @router.post("/memories/{user_id}:batch")
 async def import_memories(
-    *, user_id: UserIdPath, body: MemoryBatch, service: MemoryServiceDep
+    *, user_id: AuthorizedUserId, body: MemoryBatch, service: MemoryServiceDep
 ) -> MemoryBatchResult:
     """Store up to 500 memories at once, in order (bulk import). Each item is stored at most
     once however often the batch is sent (by its ``idempotency_key``, else by its content) and
@@ -94,7 +94,7 @@ IdempotencyKey = Annotated[
 )  # fmt: skip
 async def create_memory(
     *,
-    user_id: UserIdPath,
+    user_id: AuthorizedUserId,
     body: MemoryCreate,
     service: MemoryServiceDep,
     response: Response,
@@ -112,7 +112,7 @@ async def create_memory(
 @router.get("/memories/{user_id}/search")
 async def search_memories(
     *,
-    user_id: UserIdPath,
+    user_id: AuthorizedUserId,
     service: MemoryServiceDep,
     q: Annotated[str, Query(min_length=1, max_length=1000, pattern=r"\S")],
     k: Annotated[int, Query(ge=1, le=50)] = 5,
@@ -122,14 +122,14 @@ async def search_memories(
 
 
 @router.delete("/memories/{user_id}")
-async def forget_user(*, user_id: UserIdPath, service: MemoryServiceDep) -> ForgetResult:
+async def forget_user(*, user_id: AuthorizedUserId, service: MemoryServiceDep) -> ForgetResult:
     """Delete every memory of the user (announced as ``user.forgotten``)."""
     return await service.forget(user_id=user_id)
 
 
 @router.get("/memories/{user_id}/{memory_id}", responses=NOT_FOUND)
 async def get_memory(
-    *, user_id: UserIdPath, memory_id: MemoryIdPath, service: MemoryServiceDep
+    *, user_id: AuthorizedUserId, memory_id: MemoryIdPath, service: MemoryServiceDep
 ) -> Memory:
     memory = await service.get(user_id=user_id, memory_id=memory_id)
     if memory is None:
@@ -139,7 +139,11 @@ async def get_memory(
 
 @router.patch("/memories/{user_id}/{memory_id}", responses=NOT_FOUND)
 async def update_memory(
-    *, user_id: UserIdPath, memory_id: MemoryIdPath, body: MemoryUpdate, service: MemoryServiceDep
+    *,
+    user_id: AuthorizedUserId,
+    memory_id: MemoryIdPath,
+    body: MemoryUpdate,
+    service: MemoryServiceDep,
 ) -> Memory:
     """Change kind, content or tags (announced as ``memory.updated``)."""
     memory = await service.update(user_id=user_id, memory_id=memory_id, data=body)
@@ -152,7 +156,7 @@ async def update_memory(
     "/memories/{user_id}/{memory_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND
 )
 async def delete_memory(
-    *, user_id: UserIdPath, memory_id: MemoryIdPath, service: MemoryServiceDep
+    *, user_id: AuthorizedUserId, memory_id: MemoryIdPath, service: MemoryServiceDep
 ) -> None:
     """Delete one memory (announced as ``memory.deleted``)."""
     if not await service.delete(user_id=user_id, memory_id=memory_id):

@@ -12,11 +12,22 @@ from sidecar.errors import InvocationFailed
 
 
 class MemoryClient:
-    """Calls memory's API as ``<sidecar>/<path>`` with the ``dapr-app-id`` header."""
+    """Calls memory's API as ``<sidecar>/<path>`` with the ``dapr-app-id`` header, and the end
+    user's bearer token when there is one (AUTH_MODE=jwt): memory acts only for the user the
+    token is for (sidecar.auth), so a call for another user fails with 403."""
 
-    def __init__(self, http: httpx.AsyncClient, *, app_id: str, timeout_seconds: float) -> None:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        app_id: str,
+        timeout_seconds: float,
+        end_user_token: str | None = None,
+    ) -> None:
         self._http = http
         self._headers = {"dapr-app-id": app_id}
+        if end_user_token is not None:
+            self._headers["authorization"] = f"Bearer {end_user_token}"
         self._timeout = httpx.Timeout(timeout_seconds)
 
     async def list_memories(self, user_id: str, *, limit: int = 50) -> MemoryList:

@@ -1,9 +1,13 @@
-"""The public edge's authentication: who is calling, and may they act for this user?
+"""End-user authentication, the same at both services: who is calling, and may they act
+for this user?
 
 In ``jwt`` mode a caller is the ``sub`` of a valid bearer token (signature, expiry, and the
-audience and issuer when configured); a caller may act only for that user id: their sessions,
-turns, memories and socket. Object-level authorisation reaches the agent's tools too, since the
-tools act for the turn's user only.
+audience and issuer when configured); a caller may act only for that user id. chat checks the
+token a client sends (their sessions, turns, memories and socket; the agent's tools act for the
+turn's user only) and forwards it unchanged on every call to memory, which checks it again
+against the user id of the path: a bug in chat cannot read or change another user's memories,
+and neither can anything that reaches memory without that user's token
+(docs/security.md#end-user-identity-at-memory).
 """
 
 from __future__ import annotations
@@ -13,23 +17,30 @@ from dataclasses import dataclass
 
 import jwt
 
-from chat.core.exceptions import Forbidden, Unauthenticated
-from chat.core.settings import ChatSettings
 from sidecar.contracts import USER_ID_PATTERN
+from sidecar.settings import SidecarSettings
 
 LEEWAY_SECONDS = 30
 
 
+class Unauthenticated(Exception):
+    """No bearer token, or one that does not verify (HTTP 401, WebSocket close 1008)."""
+
+
+class Forbidden(Exception):
+    """A valid caller acting for another user (HTTP 403, WebSocket close 1008)."""
+
+
 @dataclass(frozen=True)
 class Authenticator:
-    settings: ChatSettings
+    settings: SidecarSettings
 
     @property
     def enabled(self) -> bool:
         return self.settings.auth_mode == "jwt"
 
     def caller(self, token: str | None) -> str | None:
-        """The user id the token speaks for; None in open mode."""
+        """The user id the token speaks for; None in open mode. Raises Unauthenticated."""
         if not self.enabled:
             return None
         if not token:
@@ -58,7 +69,8 @@ class Authenticator:
 
     @staticmethod
     def authorize(caller: str | None, user_id: str) -> str:
-        """``user_id`` if the caller may act for it (anyone may in open mode)."""
+        """``user_id`` if the caller may act for it (anyone may in open mode); raises
+        Forbidden otherwise."""
         if caller is not None and caller != user_id:
             raise Forbidden("this token is for another user")
         return user_id
