@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
+import openai
 from agents.testing import ModelStep, ScriptedModel, assistant_message, function_call
 from fastapi import FastAPI
 
@@ -55,6 +57,32 @@ async def test_a_model_failure_is_502_and_saves_nothing(
     assert response.status_code == 502
     assert "model failed" in response.json()["message"]
     assert not [e for e in fake_sidecar.published if e["type"] == "conversation.turn.completed"]
+
+
+async def test_a_model_timeout_is_504_with_a_generic_body_and_saves_nothing(
+    fake_sidecar: FakeDaprSidecar,
+) -> None:
+    timeout = openai.APITimeoutError(request=httpx.Request("POST", "http://provider/v1"))
+    model = ScriptedModel([ModelStep.raise_error(timeout), ModelStep.raise_error(timeout)])
+    app = create_app(ChatSettings(), model=model)
+    attach_fake_sidecar(app, fake_sidecar)
+    async with asgi_client(app) as client:
+        response = await client.post("/chat", json={"user_id": "carol", "message": "hi"})
+        assert response.status_code == 504
+        assert response.json() == {
+            "error": "model_timeout",
+            "message": "the model did not answer in time",
+        }
+        stream = await client.post("/chat/stream", json={"user_id": "carol", "message": "hi"})
+    assert stream.status_code == 200  # the turn had started: the stream ends with its error
+    last = [line for line in stream.text.splitlines() if line.startswith("event:")][-1]
+    assert last == "event: error"
+    assert "model_timeout" in stream.text
+    assert not [e for e in fake_sidecar.published if e["type"] == "conversation.turn.completed"]
+    heads = {k: v for k, (v, _) in fake_sidecar.data["chat-state"].items() if "session:" in k}
+    assert len(heads) == 2  # each turn started a session, and saved no message to it
+    assert [head["message_count"] for head in heads.values()] == [0, 0]
+    assert not [k for k in fake_sidecar.data["chat-state"] if "history:" in k]
 
 
 async def test_a_stream_closed_midway_saves_what_was_said_as_interrupted(

@@ -86,7 +86,8 @@ async def chat_stream(
     """One turn as Server-Sent Events: ``session`` (ids, memories used, degraded), ``delta``,
     ``tool_call``, ``tool_result``, ``memory`` (live notifications), then ``done`` (the whole
     reply and its metadata; ``metadata.interrupted`` when a newer message interrupted it) or
-    ``error`` (``code``: ``session_deleted``, ``model_failed``, ``unavailable``). Heartbeats
+    ``error`` (``code``: ``session_deleted``, ``model_failed``, ``model_timeout``,
+    ``unavailable``). Heartbeats
     keep idle proxies from closing it.
 
     The session's turn is taken before the stream opens: a missing session answers 404 and a

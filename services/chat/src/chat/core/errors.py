@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from chat.core.exceptions import (
     ModelFailed,
+    ModelTimedOut,
     RateLimited,
     SessionBusy,
     SessionDeleted,
@@ -41,6 +42,10 @@ async def _model_failed(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("model_failed", str(exc)), status_code=502)
 
 
+async def _model_timed_out(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("model_timeout", str(exc)), status_code=504)
+
+
 async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RateLimited)
     return JSONResponse(
@@ -58,4 +63,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SessionFull, _session_full)
     app.add_exception_handler(SessionLimitReached, _session_limit)
     app.add_exception_handler(ModelFailed, _model_failed)
+    app.add_exception_handler(ModelTimedOut, _model_timed_out)
     app.add_exception_handler(RateLimited, _rate_limited)

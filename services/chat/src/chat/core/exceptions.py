@@ -50,7 +50,12 @@ class SessionLimitReached(Exception):
 
 
 class ModelFailed(RuntimeError):
-    """The model (or a tool) failed during a turn."""
+    """The model (or a tool) failed during a turn: HTTP 502 ``model_failed``, nothing saved."""
+
+
+class ModelTimedOut(RuntimeError):
+    """The model did not answer within ``MODEL_TIMEOUT_SECONDS``: HTTP 504 ``model_timeout``,
+    nothing saved."""
 
 
 class RateLimited(Exception):

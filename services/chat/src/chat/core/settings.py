@@ -40,6 +40,12 @@ class ChatSettings(SidecarSettings):
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
     model_name: str = Field(default="gpt-4o-mini", min_length=1, max_length=200)
+    # One model call's budget, and how often the client tries it again after a connection
+    # error, a 408/409/429 or a 5xx (the openai client's own retries; its defaults are 600 s
+    # and 2). Past it the turn ends with 504 model_timeout (a stream: an `error` event) and
+    # nothing is saved.
+    model_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    model_max_retries: int = Field(default=1, ge=0, le=5)
     # The offline model's pace: a pause before each streamed word (0: as fast as it can).
     offline_token_delay_seconds: float = Field(default=0.0, ge=0, le=5)
     # Export of traces to outside services (the Agents SDK's tracing) is off unless asked for.

@@ -121,7 +121,10 @@ def build_model(settings: ChatSettings) -> tuple[Model, str]:
             token_delay_seconds=settings.offline_token_delay_seconds
         ), OFFLINE_MODEL_NAME
     client = AsyncOpenAI(
-        api_key=settings.openai_api_key.get_secret_value(), base_url=settings.openai_base_url
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout=settings.model_timeout_seconds,
+        max_retries=settings.model_max_retries,
     )
     return OpenAIChatCompletionsModel(
         model=settings.model_name, openai_client=client

@@ -22,11 +22,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
+import openai
 from agents import Model, Runner
 from agents.items import ToolCallItem, ToolCallOutputItem
 
 from chat.core.exceptions import (
     ModelFailed,
+    ModelTimedOut,
     SessionBusy,
     SessionDeleted,
     SessionFull,
@@ -369,7 +371,8 @@ class ChatService:
     # -- turns ---------------------------------------------------------------------------------
     async def chat(self, request: ChatRequest) -> ChatResponse:
         """One turn, whole reply. Raises SessionNotFound, SessionBusy, SessionDeleted (the
-        session was deleted while the turn ran) and ModelFailed."""
+        session was deleted while the turn ran), ModelFailed and ModelTimedOut (nothing saved
+        for either)."""
         run = await self.start_turn(request)
         done: dict[str, Any] | None = None
         async for event in run.events():
@@ -381,6 +384,8 @@ class ChatService:
                     raise ConcurrencyConflict(message)
                 if code == "unavailable":
                     raise StateStoreUnavailable(message)
+                if code == "model_timeout":
+                    raise ModelTimedOut(message)
                 raise ModelFailed(message)
             if event.type == "done":
                 done = event.data
@@ -505,10 +510,15 @@ class ChatService:
             except Exception as exc:  # the model or a tool failed: nothing is saved
                 logger.exception("turn %s failed", turn.turn_id)
                 await _finish_regardless(self._release(turn.user_id, turn.session_id, turn.turn_id))
-                run.emit(
-                    "error",
-                    {"code": "model_failed", "message": f"the model failed: {type(exc).__name__}"},
-                )
+                # The client learns what kind of failure, never the provider's text.
+                if isinstance(exc, openai.APITimeoutError):
+                    error = {"code": "model_timeout", "message": "the model did not answer in time"}
+                else:
+                    error = {
+                        "code": "model_failed",
+                        "message": f"the model failed: {type(exc).__name__}",
+                    }
+                run.emit("error", error)
                 return
             heartbeat.cancel()  # the save releases the lease: no renewal may race it
             try:
