@@ -80,18 +80,22 @@ images: ## build both service images (needs a Docker engine): IMAGE_PREFIX, IMAG
 
 .PHONY: test-unit
 test-unit: sync k8s-tools ## unit, API and manifest tests (no sidecar)
-	$(UV) run --no-sync pytest -m "not integration and not e2e" $(PYTEST_FLAGS)
+	$(UV) run --no-sync pytest -m "not integration and not e2e and not faults" $(PYTEST_FLAGS)
 
 .PHONY: test-integration
 test-integration: sync dapr ## tests against real daprd sidecars and brokers
 	$(UV) run --no-sync pytest -m integration $(PYTEST_FLAGS)
+
+.PHONY: test-faults
+test-faults: sync dapr ## fault injection against a real stack: auth on, parts stopped and restarted
+	$(UV) run --no-sync pytest -m faults $(PYTEST_FLAGS)
 
 .PHONY: test-e2e
 test-e2e: sync dapr ## the whole system through `dapr run -f dapr.yaml`
 	$(UV) run --no-sync pytest -m e2e $(PYTEST_FLAGS)
 
 .PHONY: test
-test: lint typecheck test-unit test-integration test-e2e ## everything CI runs
+test: lint typecheck test-unit test-integration test-faults test-e2e ## everything CI runs
 
 .PHONY: docs
 docs: sync ## regenerate docs/events/*.json and docs/openapi/*.json from the code

@@ -5,12 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.stack import Stack, running_stack
-
-# The offline model paced like a hosted one (a reply of ~50 words takes ~0.75 s), so that a turn
-# is still running when the next message, a delete or a hang-up arrives; leases renewed often,
-# so that a turn on one replica learns quickly that another replica interrupted it.
-PACED = {"OFFLINE_TOKEN_DELAY_SECONDS": "0.015", "TURN_LEASE_RENEW_SECONDS": "0.25"}
+from tests.integration.stack import PACED, Stack, running_stack
 
 
 @pytest.fixture(scope="session", params=["embedded", "redis"])

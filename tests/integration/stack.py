@@ -147,6 +147,15 @@ class StackPorts:
 
 PORTS = {"embedded": StackPorts.block(0), "redis": StackPorts.block(100)}
 BENCH_PORTS = StackPorts.block(200)  # bench/: can run beside the tests and `make run`
+FAULT_PORTS = StackPorts.block(400)  # tests/faults: a stack of its own, auth and limits on
+
+# The offline model paced like a hosted one (a reply of ~50 words takes ~0.75 s), so that a turn
+# is still running when the next message, a delete or a hang-up arrives; leases renewed often,
+# so that a turn on one replica learns quickly that another replica interrupted it.
+PACED = {
+    "OFFLINE_TOKEN_DELAY_SECONDS": "0.015",
+    "TURN_LEASE_RENEW_SECONDS": "0.25",
+}
 
 
 @dataclass
@@ -158,6 +167,7 @@ class Stack:
     broker_port: int
     tokens: Tokens | None  # None: a stack without security (benchmarks' baseline only)
     env: dict[str, str] = field(default_factory=dict)  # running_stack's extra app environment
+    app_env: dict[str, dict[str, str]] = field(default_factory=dict)  # ...and one app's
 
     def replicas(self, app_id: str) -> tuple[AppPorts, ...]:
         """Every replica of ``app_id``, replica 0 (``ports.chat``/``ports.memory``) first."""
@@ -188,7 +198,11 @@ class Stack:
 
     def start_app(self, app: AppPorts) -> None:
         """Start an app stopped by ``stop_app`` again and wait until its sidecar reaches it."""
-        env = {**(self.tokens.env() if self.tokens else {}), **self.env}
+        env = {
+            **(self.tokens.env() if self.tokens else {}),
+            **self.env,
+            **self.app_env.get(app.app_id, {}),
+        }
         process = self.processes.add(start_app(app, log_dir=self.workdir / "logs", env=env))
         wait_until(
             lambda: http_ok(
@@ -197,6 +211,19 @@ class Stack:
             what=f"{app.process_name('app')} back",
             timeout=60,
             watch=[process],
+        )
+
+    def stop_broker(self) -> None:
+        """Stop the embedded set's valkey (the broker only: its state stores are SQLite)."""
+        assert self.resource_set == "embedded", "the redis set's broker is its state store too"
+        self.process("valkey").stop()
+
+    def start_broker(self) -> None:
+        """Start valkey again on its data (append-only file): what it held is back."""
+        self.processes.add(
+            start_valkey(
+                self.broker_port, data_dir=self.workdir / "valkey", log_dir=self.workdir / "logs"
+            )
         )
 
     def state_keys(self, store: str, prefix: str) -> list[str]:
@@ -437,6 +464,7 @@ def running_stack(
     workdir: Path,
     *,
     env: dict[str, str] | None = None,
+    app_env: dict[str, dict[str, str]] | None = None,
     ports: StackPorts | None = None,
     secure: bool = True,
     replicas: int = 2,
@@ -446,7 +474,8 @@ def running_stack(
     ``replicas`` copies of each app run, each with its own daprd and ports (``StackPorts``),
     sharing the stores and the broker; ``stack.ports.chat``/``.memory`` are replica 0 and
     ``stack.replicas(app_id)`` lists them all. ``secure=False`` leaves out tokens, mTLS and
-    access control: only the benchmarks use it, as the baseline that prices them."""
+    access control: only the benchmarks use it, as the baseline that prices them. ``env`` is
+    every app's extra environment, ``app_env[app_id]`` one app's on top of it."""
     if not runtime_bin("daprd").exists():
         pytest.fail("daprd is not installed: run `make dapr` (scripts/install-dapr.sh)")
     ports = (ports or PORTS[resource_set]).with_replicas(replicas)
@@ -497,7 +526,7 @@ def running_stack(
                     tokens=tokens,
                     log_dir=log_dir,
                     started=started,
-                    env=env,
+                    env={**env, **(app_env or {}).get(app_id, {})},
                 )
                 for app in ports.replicas(app_id)
             ]
@@ -510,5 +539,6 @@ def running_stack(
             processes=started,
             broker_port=broker_port,
             tokens=tokens,
-            env=dict(env or {}),
+            env=env,
+            app_env={app_id: dict(e) for app_id, e in (app_env or {}).items()},
         )

@@ -14,6 +14,7 @@ from chat.data.rate_limits import TurnRateLimiter
 from chat.data.sessions import SessionRepository
 from chat.services.agent import build_model
 from chat.services.chat import TurnRegistry
+from chat.services.memories import new_memory_breaker
 from chat.services.notifications import NotificationHub
 from sidecar.actors import ActorFactory
 from sidecar.app import create_service_app
@@ -56,6 +57,7 @@ def create_app(settings: ChatSettings | None = None, *, model: Model | None = No
     )
     app.state.notifications = NotificationHub()
     app.state.turns = TurnRegistry()
+    app.state.memory_breaker = new_memory_breaker(settings)
     configured, name = build_model(settings)
     app.state.chat_model = model or configured
     app.state.chat_model_name = name if model is None else getattr(model, "name", "custom")

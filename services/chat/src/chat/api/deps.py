@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from agents import Model
+from circuitbreaker import CircuitBreaker
 from fastapi import Depends, Path
 from starlette.requests import HTTPConnection
 
@@ -40,10 +41,21 @@ def get_end_user_token(connection: HTTPConnection, settings: SettingsDep) -> str
 EndUserTokenDep = Annotated[str | None, Depends(get_end_user_token)]
 
 
+def get_memory_breaker(connection: HTTPConnection) -> CircuitBreaker:
+    breaker: CircuitBreaker = connection.app.state.memory_breaker
+    return breaker
+
+
+MemoryBreakerDep = Annotated[CircuitBreaker, Depends(get_memory_breaker)]
+
+
 def get_memory_access(
-    sidecar: SidecarDep, settings: SettingsDep, end_user_token: EndUserTokenDep
+    sidecar: SidecarDep,
+    settings: SettingsDep,
+    end_user_token: EndUserTokenDep,
+    breaker: MemoryBreakerDep,
 ) -> MemoryAccess:
-    return memory_access(sidecar.http, settings, end_user_token=end_user_token)
+    return memory_access(sidecar.http, settings, end_user_token=end_user_token, breaker=breaker)
 
 
 def get_chat_service(
@@ -52,6 +64,7 @@ def get_chat_service(
     store: StateStoreDep,
     settings: SettingsDep,
     end_user_token: EndUserTokenDep,
+    breaker: MemoryBreakerDep,
 ) -> ChatService:
     model: Model = request.app.state.chat_model
     registry: TurnRegistry = request.app.state.turns
@@ -59,7 +72,9 @@ def get_chat_service(
         store=store,
         actors=session_actors(ActorClient(sidecar.http), settings),
         registry=registry,
-        memory=memory_client(sidecar.http, settings, end_user_token=end_user_token),
+        memory=memory_client(
+            sidecar.http, settings, end_user_token=end_user_token, breaker=breaker
+        ),
         settings=settings,
         model=model,
         model_name=request.app.state.chat_model_name,

@@ -36,7 +36,11 @@ from sidecar.strict_json import StrictJSONRoute
 
 async def memory_reachable(request: Request, readiness: Readiness) -> None:
     """Memory is reported but not required: without it chat still answers, degraded."""
-    memory = memory_access(request.app.state.sidecar.http, get_settings(request))
+    memory = memory_access(
+        request.app.state.sidecar.http,
+        get_settings(request),
+        breaker=request.app.state.memory_breaker,
+    )
     try:
         await memory.reachable()
         readiness.record("memory", "ok", required=False)

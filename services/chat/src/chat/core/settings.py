@@ -31,6 +31,11 @@ class ChatSettings(SidecarSettings):
     memory_app_id: str = Field(default="memory", min_length=1)
     # Budget for one call to the memory service through Dapr; past it the reply is degraded.
     memory_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # After this many calls in a row found memory down (unreachable, timed out, 5xx), calls to
+    # it fail at once (a degraded reply, no wait) for MEMORY_BREAKER_RECOVERY_SECONDS; then one
+    # call is tried and its success closes the breaker. One breaker per chat process.
+    memory_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    memory_breaker_recovery_seconds: float = Field(default=10.0, gt=0, le=600)
     # How many memories personalise a turn.
     recall_k: int = Field(default=5, ge=0, le=50)
     # chat-state has Dapr's transactional outbox configured: the turn's history write publishes

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import httpx
+from circuitbreaker import CircuitBreaker
 
 from chat.core.settings import ChatSettings
-from chat.data.clients.memory import MemoryClient
+from chat.data.clients.memory import MemoryClient, memory_breaker
 from chat.models.memory import MemoryList
 
 
@@ -22,19 +23,40 @@ class MemoryAccess:
 
 
 def memory_client(
-    http: httpx.AsyncClient, settings: ChatSettings, *, end_user_token: str | None = None
+    http: httpx.AsyncClient,
+    settings: ChatSettings,
+    *,
+    end_user_token: str | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> MemoryClient:
-    """The memory client for a request, over the process's sidecar HTTP client; it forwards
-    the request's ``end_user_token`` (AUTH_MODE=jwt), which memory checks again."""
+    """The memory client for a request, over the process's sidecar HTTP client and its
+    breaker for memory (``new_memory_breaker``); it forwards the request's
+    ``end_user_token`` (AUTH_MODE=jwt), which memory checks again."""
     return MemoryClient(
         http,
         app_id=settings.memory_app_id,
         timeout_seconds=settings.memory_timeout_seconds,
         end_user_token=end_user_token,
+        breaker=breaker,
+    )
+
+
+def new_memory_breaker(settings: ChatSettings) -> CircuitBreaker:
+    """The process's breaker for memory, from MEMORY_BREAKER_FAILURES and
+    MEMORY_BREAKER_RECOVERY_SECONDS."""
+    return memory_breaker(
+        failures=settings.memory_breaker_failures,
+        recovery_seconds=settings.memory_breaker_recovery_seconds,
     )
 
 
 def memory_access(
-    http: httpx.AsyncClient, settings: ChatSettings, *, end_user_token: str | None = None
+    http: httpx.AsyncClient,
+    settings: ChatSettings,
+    *,
+    end_user_token: str | None = None,
+    breaker: CircuitBreaker | None = None,
 ) -> MemoryAccess:
-    return MemoryAccess(memory_client(http, settings, end_user_token=end_user_token))
+    return MemoryAccess(
+        memory_client(http, settings, end_user_token=end_user_token, breaker=breaker)
+    )

@@ -6,9 +6,35 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from circuitbreaker import CircuitBreaker
 
 from chat.models.memory import MemoryList, SearchHit, SearchResults
 from sidecar.errors import InvocationFailed
+
+
+def memory_down(exc_type: type[BaseException], exc: BaseException) -> bool:
+    """What counts against memory's breaker: no answer (unreachable, timed out) or a 5xx.
+    A 4xx is an answer, about that one request."""
+    if not isinstance(exc, InvocationFailed):
+        return False
+    return exc.status_code is None or exc.status_code >= 500
+
+
+def memory_breaker(*, failures: int, recovery_seconds: float) -> CircuitBreaker:
+    """One breaker per chat process for the whole memory service (the ``circuitbreaker``
+    package): after ``failures`` calls in a row that found memory down, calls fail at once
+    for ``recovery_seconds``; then one call is let through, and its success closes it.
+
+    daprd's own breaker on calls to memory (the Resiliency's ``memoryBreaker``) is kept per
+    *endpoint*, app id and method path (dapr ``pkg/resiliency/resiliency.go``,
+    ``EndpointPolicy``), and every memory path names a user, so it never opens for memory as
+    a whole (docs/dapr-runtime.md#circuit-breakers-are-per-endpoint)."""
+    return CircuitBreaker(
+        failure_threshold=failures,
+        recovery_timeout=recovery_seconds,
+        expected_exception=memory_down,
+        name="memory",
+    )
 
 
 class MemoryClient:
@@ -23,8 +49,10 @@ class MemoryClient:
         app_id: str,
         timeout_seconds: float,
         end_user_token: str | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._http = http
+        self._breaker = breaker
         self._headers = {"dapr-app-id": app_id}
         if end_user_token is not None:
             self._headers["authorization"] = f"Bearer {end_user_token}"
@@ -66,6 +94,18 @@ class MemoryClient:
         await self._call("GET", "/healthz")
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """The call's JSON answer. Raises InvocationFailed: memory unreachable, slow, or
+        answering an error, or its breaker open (then without calling)."""
+        if self._breaker is None:
+            return await self._send(method, path, **kwargs)
+        if self._breaker.opened:
+            raise InvocationFailed(
+                f"memory is unavailable (circuit open for {self._breaker.open_remaining:.0f} s "
+                f"more): {method} {path} not sent"
+            )
+        return await self._breaker.call_async(self._send, method, path, **kwargs)
+
+    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
             headers = {**self._headers, **kwargs.pop("headers", {})}
             response = await self._http.request(

@@ -1,0 +1,97 @@
+"""One stack for the fault tests: the embedded resource set (SQLite stores, valkey broker), two
+replicas of each app, end-user auth on at both services (AUTH_MODE=jwt, as deployed), a low
+per-user turn limit, and chat's model an OpenAI-compatible server the tests script
+(tests/faults/model_server.py). Its ports are a block of their own (FAULT_PORTS)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from tests.faults.model_server import ScriptedModelServer, scripted_model_server
+from tests.integration.stack import FAULT_PORTS, PACED, AppPorts, Stack, running_stack
+
+MODEL_PORT = 8490  # below the ephemeral range, outside every stack's block
+MODEL_TIMEOUT_SECONDS = 2.0
+TURN_RATE_LIMIT = "5/minute"
+
+
+@dataclass
+class FaultStack:
+    stack: Stack
+    model: ScriptedModelServer
+    key: str
+
+    def token(self, user: str, *, key: str | None = None) -> str:
+        claims = {"sub": user, "exp": int(time.time()) + 600}
+        return jwt.encode(claims, key or self.key, algorithm="HS256")
+
+    def auth(self, user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(user)}"}
+
+    def chat_url(self, replica: int = 0) -> str:
+        return self.stack.app_url(self.stack.replicas("chat")[replica])
+
+    def chat(self, user: str, message: str, *, replica: int = 0, **extra: Any) -> httpx.Response:
+        return httpx.post(
+            f"{self.chat_url(replica)}/chat",
+            json={"user_id": user, "message": message, **extra},
+            headers=self.auth(user),
+            timeout=30,
+        )
+
+    def memories(self, user: str) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.chat_url()}/users/{user}/memories", headers=self.auth(user), timeout=10
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    def sessions(self, user: str) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.chat_url()}/users/{user}/sessions", headers=self.auth(user), timeout=10
+        )
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["sessions"]
+        return items
+
+    def metrics(self, app: AppPorts) -> str:
+        return httpx.get(f"http://127.0.0.1:{app.metrics}/metrics", timeout=10).text
+
+
+def new_user(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="session")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    key = secrets.token_hex(32)
+    workdir: Path = tmp_path_factory.mktemp("stack-faults")
+    with scripted_model_server(MODEL_PORT) as model:
+        env = {
+            **PACED,
+            "AUTH_MODE": "jwt",
+            "AUTH_JWT_KEY": key,
+            "TURN_RATE_LIMIT": TURN_RATE_LIMIT,
+        }
+        chat_env = {
+            "OPENAI_API_KEY": "sk-scripted-" + secrets.token_hex(8),
+            "OPENAI_BASE_URL": model.base_url,
+            "MODEL_NAME": "scripted",
+            "MODEL_TIMEOUT_SECONDS": str(MODEL_TIMEOUT_SECONDS),
+            "MODEL_MAX_RETRIES": "0",
+        }
+        with running_stack(
+            "embedded", workdir, env=env, app_env={"chat": chat_env}, ports=FAULT_PORTS
+        ) as stack:
+            yield FaultStack(stack=stack, model=model, key=key)

@@ -1,0 +1,258 @@
+"""Faults injected into a real stack (real daprd, placement, Sentry, valkey, SQLite): each test
+stops or breaks one part and asserts what the others answer, that nothing is corrupted or
+doubled, and that everything recovers without a restart (docs/security.md#fault-tests).
+
+Also covered elsewhere, on both resource sets (tests/integration): memory down → a degraded
+reply within its budget; an app killed mid-turn or restarted; duplicate delivery of a turn
+stored once; a poison event dead-lettered and never redelivered."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+import websockets
+
+from tests.faults.conftest import MODEL_TIMEOUT_SECONDS, FaultStack, new_user
+from tests.faults.model_server import REPLY
+from tests.integration.stack import eventually
+
+pytestmark = pytest.mark.faults
+
+
+def _sse_events(text: str) -> list[str]:
+    return [line.removeprefix("event:").strip() for line in text.splitlines()
+            if line.startswith("event:")]  # fmt: skip
+
+
+# -- per-user rate limits ---------------------------------------------------------------------
+def test_the_turn_limit_holds_across_replicas_and_never_reaches_the_model(
+    faults: FaultStack,
+) -> None:
+    user, other = new_user("limited"), new_user("other")
+    for i in range(5):  # TURN_RATE_LIMIT is 5/minute: both replicas count into one window
+        reply = faults.chat(user, f"turn {i}", replica=i % 2)
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["reply"].strip() == REPLY
+    calls_before = len(faults.model.requests)
+    for replica in (0, 1):
+        refused = faults.chat(user, "one too many", replica=replica)
+        assert refused.status_code == 429, refused.text
+        assert refused.json()["error"] == "rate_limited"
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+    stream = httpx.post(
+        f"{faults.chat_url(1)}/chat/stream",
+        json={"user_id": user, "message": "and by stream"},
+        headers=faults.auth(user),
+        timeout=30,
+    )
+    assert stream.status_code == 429
+    assert len(faults.model.requests) == calls_before  # the model was never asked
+    assert len(faults.sessions(user)) == 5  # nothing created for the refused turns
+    assert faults.chat(other, "hello", replica=1).status_code == 200  # others unaffected
+
+
+# -- authorization ----------------------------------------------------------------------------
+def test_no_route_stream_or_socket_lets_one_user_reach_anothers_data(faults: FaultStack) -> None:
+    alice, bob = new_user("alice"), new_user("bob")
+    first = faults.chat(bob, "I live in Ghent")
+    assert first.status_code == 200, first.text
+    bobs = first.json()["session_id"]
+    eventually(lambda: faults.memories(bob), what="bob's derived memories")
+    as_alice = faults.auth(alice)
+    url = faults.chat_url()
+    attempts = [
+        ("POST", f"/users/{bob}/sessions", None),
+        ("GET", f"/users/{bob}/sessions", None),
+        ("GET", f"/users/{bob}/sessions/{bobs}/history", None),
+        ("DELETE", f"/users/{bob}/sessions/{bobs}", None),
+        ("GET", f"/users/{bob}/memories", None),
+        ("POST", "/chat", {"user_id": bob, "message": "hi", "session_id": bobs}),
+        ("POST", "/chat/stream", {"user_id": bob, "message": "hi", "session_id": bobs}),
+    ]
+    for method, path, body in attempts:
+        for headers, status in (
+            (as_alice, 403),
+            ({}, 401),
+            ({"Authorization": f"Bearer {faults.token(bob, key='x' * 64)}"}, 401),
+        ):
+            answer = httpx.request(method, url + path, json=body, headers=headers, timeout=30)
+            assert answer.status_code == status, (method, path, answer.text)
+    # Bob's session id under Alice's own user: not hers, so not found.
+    history = httpx.get(f"{url}/users/{alice}/sessions/{bobs}/history", headers=as_alice)
+    assert history.status_code == 404
+    hijack = httpx.post(
+        f"{url}/chat",
+        json={"user_id": alice, "message": "hi", "session_id": bobs},
+        headers=as_alice,
+        timeout=30,
+    )
+    assert hijack.status_code == 404
+
+    async def socket_refusal() -> tuple[dict[str, Any], int | None]:
+        ws_url = f"ws://127.0.0.1:{faults.stack.ports.chat.app}/ws?user_id={bob}"
+        async with websockets.connect(ws_url, additional_headers=as_alice) as socket:
+            message = json.loads(await socket.recv())
+            await socket.wait_closed()
+            return message, socket.close_code
+
+    message, code = asyncio.run(socket_refusal())
+    assert (message["code"], code) == ("forbidden", 1008)
+
+    # memory itself, called the way chat calls it (through chat's sidecar): the end user's
+    # token travels through both sidecars and memory checks it against the path.
+    sidecar = f"http://127.0.0.1:{faults.stack.ports.chat.http}/memories/{bob}"
+    through = {"dapr-app-id": "memory", **faults.stack.auth}
+    assert httpx.get(sidecar, headers={**through, **as_alice}).status_code == 403
+    assert httpx.get(sidecar, headers=through).status_code == 401
+    own = httpx.get(sidecar, headers={**through, **faults.auth(bob)})
+    assert own.status_code == 200, own.text
+    # The app tokens: memory's app and chat's callback routes refuse anyone but their daprd.
+    memory_app = faults.stack.app_url(faults.stack.ports.memory)
+    assert httpx.get(f"{memory_app}/memories/{bob}", headers=faults.auth(bob)).status_code == 401
+    assert httpx.post(f"{url}/events/memory-events", json={}).status_code == 401
+    # Bob's data is as he left it.
+    bob_history = httpx.get(
+        f"{url}/users/{bob}/sessions/{bobs}/history", headers=faults.auth(bob), timeout=10
+    ).json()
+    assert len(bob_history["messages"]) == 2
+    assert [m["content"] for m in faults.memories(bob) if m["kind"] == "semantic"] == [
+        "The user lives in Ghent."
+    ]
+
+
+# -- the model --------------------------------------------------------------------------------
+def test_a_failing_or_hanging_model_answers_502_or_504_and_saves_nothing(
+    faults: FaultStack,
+) -> None:
+    user = new_user("model")
+    try:
+        faults.model.mode = "fail"
+        failed = faults.chat(user, "hello")
+        assert failed.status_code == 502, failed.text
+        assert failed.json()["error"] == "model_failed"
+        assert "provider secret detail" not in failed.text  # the provider's text stays inside
+        stream = httpx.post(
+            f"{faults.chat_url()}/chat/stream",
+            json={"user_id": user, "message": "hello"},
+            headers=faults.auth(user),
+            timeout=30,
+        )
+        assert stream.status_code == 200
+        assert _sse_events(stream.text)[-1] == "error"
+        assert "model_failed" in stream.text
+
+        faults.model.mode, faults.model.hang_seconds = "hang", MODEL_TIMEOUT_SECONDS + 5
+        began = time.monotonic()
+        hung = faults.chat(user, "hello", replica=1)
+        elapsed = time.monotonic() - began
+        assert hung.status_code == 504, hung.text
+        assert hung.json()["error"] == "model_timeout"
+        assert elapsed < MODEL_TIMEOUT_SECONDS + 3  # the budget, not the model's hang
+    finally:
+        faults.model.mode = "ok"
+    # Three turns, three empty sessions: no message saved, no turn announced.
+    sessions = faults.sessions(user)
+    assert [s["message_count"] for s in sessions] == [0, 0, 0]
+    announced = faults.stack.topic_events("conversation-turns")
+    assert not [e for e in announced if (e.get("data") or {}).get("user_id") == user]
+    assert faults.chat(user, "hello again").status_code == 200  # and the next turn works
+
+
+# -- memory stopped ---------------------------------------------------------------------------
+def _calls_to_memory(faults: FaultStack, replica: int) -> float:
+    """Calls a chat sidecar has made to memory: daprd counts each under its Resiliency
+    (``dapr_resiliency_count``, the timeout policy of target ``app_memory``)."""
+    total = 0.0
+    for line in faults.metrics(faults.stack.replicas("chat")[replica]).splitlines():
+        series = line.startswith("dapr_resiliency_count{") and 'target="app_memory"' in line
+        if series and 'policy="timeout"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_memory_stopped_degrades_opens_the_breaker_and_recovers(faults: FaultStack) -> None:
+    user = new_user("recall")
+    assert faults.chat(user, "I live in Porto").status_code == 200
+    eventually(
+        lambda: "The user lives in Porto." in [m["content"] for m in faults.memories(user)],
+        what="the derived memory",
+    )
+    memory = faults.stack.replicas("memory")
+    for replica in memory:
+        faults.stack.stop_app(replica)
+    try:
+        timings = []
+        for i in range(7):  # MEMORY_BREAKER_FAILURES is 5: the breaker opens on the way
+            began = time.monotonic()
+            reply = faults.chat(new_user("degraded"), f"where do I live? {i}")
+            timings.append(time.monotonic() - began)
+            assert reply.status_code == 200, reply.text
+            assert reply.json()["metadata"]["degraded"] is True
+        assert max(timings) < 5.0, timings  # the 2 s memory budget plus the turn
+        # Open: the next turns are degraded without a call leaving chat.
+        calls = _calls_to_memory(faults, 0)
+        for i in range(2):
+            reply = faults.chat(new_user("degraded"), f"and now? {i}")
+            assert reply.json()["metadata"]["degraded"] is True
+        assert _calls_to_memory(faults, 0) == calls
+        ready = httpx.get(f"{faults.chat_url()}/readyz", timeout=10).json()
+        assert "circuit open" in json.dumps(ready), ready  # and readiness says so
+    finally:
+        for replica in memory:
+            faults.stack.start_app(replica)
+    # Back without a restart of chat: after MEMORY_BREAKER_RECOVERY_SECONDS one call is let
+    # through and closes the breaker. Polled through chat's memories route, which takes the
+    # same path (a poll by turns would spend the user's turn limit).
+    memories_url = f"{faults.chat_url()}/users/{user}/memories"
+    eventually(
+        lambda: httpx.get(memories_url, headers=faults.auth(user), timeout=10).status_code == 200,
+        timeout=40,
+        what="memory reachable through chat again",
+    )
+    body = faults.chat(user, "Where do I live?").json()
+    assert body["metadata"]["degraded"] is False
+    assert "The user lives in Porto." in [m["content"] for m in body["metadata"]["memories_used"]]
+
+
+# -- the broker stopped -----------------------------------------------------------------------
+def test_a_broker_outage_loses_and_doubles_no_committed_turn(faults: FaultStack) -> None:
+    cities = ["Lyon", "Turin", "Bergen", "Leiden"]
+    users = [new_user("outage") for _ in cities]
+    before = faults.chat(users[0], f"I live in {cities[0]}")  # committed just before the stop
+    assert before.status_code == 200, before.text
+    faults.stack.stop_broker()
+    statuses = {users[0]: 200}
+    try:
+        for user, city in zip(users[1:], cities[1:], strict=True):
+            began = time.monotonic()
+            answer = faults.chat(user, f"I live in {city}")
+            assert time.monotonic() - began < 20  # answered, never hung
+            assert answer.status_code in (200, 503), answer.text
+            if answer.status_code == 503:
+                assert "retry-after" in {k.lower() for k in answer.headers}
+            statuses[user] = answer.status_code
+    finally:
+        faults.stack.start_broker()
+    for user, city in zip(users, cities, strict=True):
+        fact = f"The user lives in {city}."
+        if statuses[user] == 200:  # committed: its event arrives once, and is applied once
+            eventually(
+                lambda u=user, f=fact: f in [m["content"] for m in faults.memories(u)],
+                timeout=60,
+                what=f"{fact} derived after the outage",
+            )
+        else:  # refused: nothing of it was saved
+            assert [s["message_count"] for s in faults.sessions(user)] in ([], [0])
+    time.sleep(3)  # room for a duplicate delivery to land, if there were one
+    for user, city in zip(users, cities, strict=True):
+        contents = [m["content"] for m in faults.memories(user)]
+        expected = 1 if statuses[user] == 200 else 0
+        assert contents.count(f"The user lives in {city}.") == expected, contents
+        assert len(contents) == len(set(contents)), contents  # nothing applied twice
+    after = faults.chat(new_user("after"), "hello after the outage")
+    assert after.status_code == 200, after.text
