@@ -86,6 +86,8 @@ class ManagedProcess:
     name: str
     popen: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str] | None = None  # what start_process added to the environment
+    cwd: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -104,6 +106,13 @@ class ManagedProcess:
     def signal_group(self, sig: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.popen.pid, sig)
+
+    def restarted(self) -> ManagedProcess:
+        """The same command started again (same environment, same log, appended to)."""
+        argv = [str(a) for a in self.popen.args]  # type: ignore[union-attr]
+        return start_process(
+            self.name, argv, log_dir=self.log_path.parent, env=self.env, cwd=self.cwd
+        )
 
     def stop(self, grace_seconds: float = 10.0, sig: signal.Signals = signal.SIGTERM) -> None:
         """Signal the whole group, wait for the leader, then SIGKILL whatever is left."""
@@ -137,7 +146,7 @@ def start_process(
             cwd=cwd,
             process_group=0,
         )
-    return ManagedProcess(name=name, popen=popen, log_path=log_path)
+    return ManagedProcess(name=name, popen=popen, log_path=log_path, env=env, cwd=cwd)
 
 
 @dataclass

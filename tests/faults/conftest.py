@@ -1,7 +1,9 @@
-"""One stack for the fault tests: the embedded resource set (SQLite stores, valkey broker), two
-replicas of each app, end-user auth on at both services (AUTH_MODE=jwt, as deployed), a low
-per-user turn limit, and chat's model an OpenAI-compatible server the tests script
-(tests/faults/model_server.py). Its ports are a block of their own (FAULT_PORTS)."""
+"""The fault tests' stacks: end-user auth on at both services (AUTH_MODE=jwt, as deployed), a
+low per-user turn limit, and chat's model an OpenAI-compatible server the tests script
+(tests/faults/model_server.py), on a block of ports of their own (FAULT_PORTS), one stack at a
+time: ``faults`` is the embedded resource set (SQLite stores, valkey broker) with two replicas
+of each app; ``redis_faults`` the redis set (one Redis for stores, actors and broker) with
+one."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,10 +76,21 @@ def new_user(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    with fault_stack("embedded", tmp_path_factory.mktemp("stack-faults"), replicas=2) as stack:
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def redis_faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+    with fault_stack("redis", tmp_path_factory.mktemp("stack-faults-redis"), replicas=1) as stack:
+        yield stack
+
+
+@contextmanager
+def fault_stack(resource_set: str, workdir: Path, *, replicas: int) -> Iterator[FaultStack]:
     key = secrets.token_hex(32)
-    workdir: Path = tmp_path_factory.mktemp("stack-faults")
     with scripted_model_server(MODEL_PORT) as model:
         env = {
             **PACED,
@@ -92,6 +106,11 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
             "MODEL_MAX_RETRIES": "0",
         }
         with running_stack(
-            "embedded", workdir, env=env, app_env={"chat": chat_env}, ports=FAULT_PORTS
+            resource_set,
+            workdir,
+            env=env,
+            app_env={"chat": chat_env},
+            ports=FAULT_PORTS,
+            replicas=replicas,
         ) as stack:
             yield FaultStack(stack=stack, model=model, key=key)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -213,18 +214,34 @@ class Stack:
             watch=[process],
         )
 
+    def kill_sidecar(self, app: AppPorts) -> None:
+        """SIGKILL one replica's daprd (its app keeps running), as a crash would."""
+        self.process(app.process_name("daprd")).stop(grace_seconds=0, sig=signal.SIGKILL)
+
+    def restart_sidecar(self, app: AppPorts) -> None:
+        """Start a killed daprd again with its own flags and wait until it reaches its app."""
+        process = self.processes.add(self.process(app.process_name("daprd")).restarted())
+        through = {"dapr-app-id": app.app_id, **self.auth}
+        wait_until(
+            lambda: http_ok(f"http://127.0.0.1:{app.http}/healthz", through),
+            what=f"{app.process_name('daprd')} back",
+            timeout=90,
+            watch=[process],
+        )
+
+    @property
+    def _broker_process(self) -> str:
+        return "valkey" if self.resource_set == "embedded" else "redis"
+
     def stop_broker(self) -> None:
-        """Stop the embedded set's valkey (the broker only: its state stores are SQLite)."""
-        assert self.resource_set == "embedded", "the redis set's broker is its state store too"
-        self.process("valkey").stop()
+        """Stop the broker: the embedded set's valkey (its state stores are SQLite), or the
+        redis set's Redis, which is its state stores and actor store too."""
+        self.process(self._broker_process).stop()
 
     def start_broker(self) -> None:
-        """Start valkey again on its data (append-only file): what it held is back."""
-        self.processes.add(
-            start_valkey(
-                self.broker_port, data_dir=self.workdir / "valkey", log_dir=self.workdir / "logs"
-            )
-        )
+        """Start it again on its data (append-only file): what it held is back."""
+        process = self.processes.add(self.process(self._broker_process).restarted())
+        wait_until(lambda: port_open(self.broker_port), what="the broker back", watch=[process])
 
     def state_keys(self, store: str, prefix: str) -> list[str]:
         """Keys of ``store`` (without daprd's ``<app id>||`` prefix) that start with ``prefix``,
@@ -342,16 +359,20 @@ def stage_resources(
     return dirs, config_path
 
 
-def start_redis(port: int, *, log_dir: Path) -> ManagedProcess | None:
-    """A throwaway redis-server, or None when the machine has none."""
+def start_redis(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess | None:
+    """A redis-server for the stack, or None when the machine has none. Durable as a deployed
+    Redis is (append-only file, fsync every second), so a fault test can stop and restart it
+    and find what it held."""
     binary = shutil.which("redis-server")
     if binary is None:
         return None
+    data_dir.mkdir(parents=True, exist_ok=True)
     process = start_process(
         "redis",
-        [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", data_dir, "--save", "",
+         "--appendonly", "yes"],
         log_dir=log_dir,
-    )
+    )  # fmt: skip
     wait_until(lambda: port_open(port), what=f"redis-server on {port}", watch=[process])
     return process
 
@@ -489,7 +510,7 @@ def running_stack(
         if resource_set == "embedded":
             started.add(start_valkey(broker_port, data_dir=workdir / "valkey", log_dir=log_dir))
         else:
-            redis = start_redis(broker_port, log_dir=log_dir)
+            redis = start_redis(broker_port, data_dir=workdir / "redis", log_dir=log_dir)
             if redis is not None:
                 started.add(redis)
             elif docker_engine_available():

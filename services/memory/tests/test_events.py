@@ -124,6 +124,34 @@ async def test_store_outage_answers_503_so_daprd_retries(
     assert fake_sidecar.published == []
 
 
+async def test_a_handler_failing_twice_then_succeeding_gives_one_result(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    """The first delivery fails midway (its first write committed, then the store fails), the
+    second fails at once, the third completes (daprd retries on 503): the turn's memories
+    exist once, each announced once."""
+    writes = []
+
+    def fail_after_the_first_write(store: str, keys: list[str]) -> None:
+        writes.append(keys)
+        if len(writes) == 1:
+            fake_sidecar.fail_next_status = 500  # the request after this write
+
+    fake_sidecar.before_write = fail_after_the_first_write
+    first = await deliver(client, make_turn_event())
+    fake_sidecar.before_write = None
+    fake_sidecar.fail_next_status = 500
+    second = await deliver(client, make_turn_event())
+    third = await deliver(client, make_turn_event())
+    assert [first.status_code, second.status_code, third.status_code] == [503, 503, 200]
+    assert writes  # the first one got that far
+    items = (await client.get("/memories/alice", params={"limit": 50})).json()["items"]
+    contents = sorted(m["content"] for m in items)
+    assert len(contents) == len(set(contents)) == 4  # episode, procedure, name, home
+    created = [e for e in fake_sidecar.published if e["type"] == "memory.created"]
+    assert sorted(e["data"]["content"] for e in created) == contents
+
+
 async def test_a_session_deletion_is_acknowledged_and_keeps_the_users_memories(
     client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
 ) -> None:
