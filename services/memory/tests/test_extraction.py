@@ -7,7 +7,12 @@ import httpx
 import pytest
 
 from memory.models.events import ConversationTurn, ToolUse
-from memory.services.extraction import LLMFactExtractor, RuleFactExtractor, derive
+from memory.services.extraction import (
+    FALLBACK_TAG,
+    LLMFactExtractor,
+    RuleFactExtractor,
+    derive,
+)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +90,23 @@ async def test_llm_extractor_reads_a_json_list_of_facts() -> None:
     assert facts == ["The user loves jazz."]
 
 
-@pytest.mark.parametrize(("answer", "status"), [("not json", 200), ({"facts": []}, 500)])
-async def test_a_failing_llm_costs_the_facts_not_the_turn(answer: object, status: int) -> None:
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ("not json", 200),
+        ({"facts": []}, 500),
+        (["The user loves jazz."], 200),  # JSON, but not the object asked for
+        ({"facts": "The user loves jazz."}, 200),
+        ({"statements": []}, 200),
+        ("null", 200),
+    ],
+    ids=["not-json", "http-500", "a-list", "facts-not-a-list", "no-facts-key", "null"],
+)
+async def test_a_failing_llm_falls_back_to_the_rules_and_says_so(
+    answer: object, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
     derived = await derive(turn(), llm(answer, status))
-    assert [d.slot for d in derived] == ["episode", "tool/0", "tool/1"]
+    assert [d.slot for d in derived] == ["episode", "tool/0", "tool/1", "fact/0"]
+    assert derived[-1].content == "The user likes jazz."
+    assert derived[-1].tags == ("fact", FALLBACK_TAG)
+    assert "falling back to the rules" in caplog.text

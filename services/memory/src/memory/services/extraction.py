@@ -22,6 +22,9 @@ from memory.models.memory import MAX_CONTENT, MemoryKind
 
 logger = logging.getLogger(__name__)
 
+#: The tag of facts the rules found because the configured LLM extractor failed for that turn.
+FALLBACK_TAG = "rules-fallback"
+
 # A fixed namespace: the same turn and slot always give the same memory id, on every replica.
 DERIVED_NAMESPACE = uuid.UUID("6b0f6f2e-9b8a-4c55-8f0f-4d7a2d0c1e5a")
 
@@ -136,9 +139,19 @@ class LLMFactExtractor:
             },
         )
         response.raise_for_status()
-        content = response.json()["choices"][0]["message"]["content"]
-        facts = json.loads(content).get("facts", [])
-        return [_clip(str(f), 500) for f in facts if isinstance(f, str) and f.strip()][:10]
+        try:
+            content = response.json()["choices"][0]["message"]["content"]
+            answer = json.loads(content)
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            raise MalformedAnswer(f"not a chat completion with JSON content: {exc!r}") from exc
+        facts = answer.get("facts") if isinstance(answer, dict) else None
+        if not isinstance(facts, list):
+            raise MalformedAnswer(f'expected {{"facts": [...]}}, got {str(content)[:200]!r}')
+        return [_clip(f, 500) for f in facts if isinstance(f, str) and f.strip()][:10]
+
+
+class MalformedAnswer(ValueError):
+    """The model answered, but not with ``{"facts": [<string>, ...]}``."""
 
 
 async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Derived]:
@@ -166,20 +179,26 @@ async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Deriv
                 tags=("tool", tool.name),
             )
         )
+    tags: tuple[str, ...] = ("fact",)
     try:
         facts = await extractor.facts(turn.user_text)
-    except (httpx.HTTPError, ValueError, KeyError) as exc:
-        # A fact extractor that fails costs the facts of this turn, not the turn's other memories.
+    except (httpx.HTTPError, ValueError) as exc:
+        # An extractor that fails (unreachable, an error, an answer of the wrong shape) does
+        # not cost the turn its facts: the rules take over, and the facts say so in a tag.
         logger.warning(
-            "fact extraction (%s) failed for turn %s: %s", extractor.name, turn.turn_id, exc
+            "fact extraction (%s) failed for turn %s, falling back to the rules: %s",
+            extractor.name,
+            turn.turn_id,
+            exc,
         )
-        facts = []
+        facts = await RuleFactExtractor().facts(turn.user_text)
+        tags = ("fact", FALLBACK_TAG)
     derived += [
         Derived(
             slot=f"fact/{i}",
             kind=MemoryKind.semantic,
             content=_clip(fact, MAX_CONTENT),
-            tags=("fact",),
+            tags=tags,
         )
         for i, fact in enumerate(facts)
     ]
