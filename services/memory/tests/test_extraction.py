@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from memory.models.events import ConversationTurn, ToolUse
+from memory.models.memory import MemoryKind
 from memory.services.extraction import (
     FALLBACK_TAG,
     LLMFactExtractor,
@@ -63,7 +64,17 @@ async def test_derived_ids_are_stable_per_turn_and_slot() -> None:
     other = await derive(turn(turn_id="t-2"), RuleFactExtractor())
     assert [d.memory_id("t-1") for d in first] == [d.memory_id("t-1") for d in again]
     assert {d.memory_id("t-1") for d in first}.isdisjoint({d.memory_id("t-2") for d in other})
-    assert [d.slot for d in first] == ["episode", "tool/0", "tool/1", "fact/0"]
+    assert [d.slot for d in first] == ["episode", "fact/0"]  # both tools only read
+
+
+async def test_an_episode_is_what_the_user_said_and_only_writes_are_procedures() -> None:
+    used = [ToolUse(name="get_current_time"), ToolUse(name="remember", arguments='{"c": "x"}')]
+    episode, *rest = await derive(turn(tools_used=used), RuleFactExtractor())
+    assert episode.content == 'The user said: "I love jazz. What time is it?"'
+    assert "noon" not in episode.content  # the reply is not the user's
+    assert [(d.slot, d.content) for d in rest if d.kind == MemoryKind.procedural] == [
+        ("tool/1", 'Used the tool remember with {"c": "x"} to answer the user.')
+    ]
 
 
 async def test_an_interrupted_reply_says_so() -> None:
@@ -106,7 +117,7 @@ async def test_a_failing_llm_falls_back_to_the_rules_and_says_so(
     answer: object, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     derived = await derive(turn(), llm(answer, status))
-    assert [d.slot for d in derived] == ["episode", "tool/0", "tool/1", "fact/0"]
+    assert [d.slot for d in derived] == ["episode", "fact/0"]
     assert derived[-1].content == "The user likes jazz."
     assert derived[-1].tags == ("fact", FALLBACK_TAG)
     assert "falling back to the rules" in caplog.text

@@ -1,6 +1,8 @@
 """Deriving memories from a finished conversation turn.
 
-Each turn yields an episodic summary, a procedural memory per tool the agent used, and the
+Each turn yields an episodic memory of what the user said (not the assistant's reply, whose
+boilerplate would repeat word for word across episodes), a procedural memory per tool the agent
+used that changed something (not the read-only ones, ``READ_ONLY_TOOLS``), and the
 semantic facts the user stated about themselves: by rules when the offline model is configured,
 by an LLM when a real model is. Ids are derived from the turn id and the memory's slot, so a
 redelivered turn derives the same ids and changes nothing.
@@ -21,6 +23,10 @@ from memory.models.events import ConversationTurn
 from memory.models.memory import MAX_CONTENT, MemoryKind
 
 logger = logging.getLogger(__name__)
+
+#: Tools of chat's agent that only read (docs/chat.md, "A turn"): using them teaches nothing
+#: about how the user's requests get done, so they leave no procedural memory.
+READ_ONLY_TOOLS = frozenset({"get_current_time", "recall_memories"})
 
 #: The tag of facts the rules found because the configured LLM extractor failed for that turn.
 FALLBACK_TAG = "rules-fallback"
@@ -155,21 +161,23 @@ class MalformedAnswer(ValueError):
 
 
 async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Derived]:
-    """What a turn teaches: an episode, the tools used, and the user's stated facts."""
+    """What a turn teaches: an episode, the tools used that changed something, and the
+    user's stated facts."""
     derived = [
         Derived(
             slot="episode",
             kind=MemoryKind.episodic,
             content=_clip(
-                f'The user said: "{_clip(turn.user_text, 600)}" '
-                f'The assistant replied: "{_clip(turn.reply, 1200)}"'
+                f'The user said: "{_clip(turn.user_text, 600)}"'
                 + (" (the reply was interrupted)" if turn.interrupted else ""),
                 MAX_CONTENT,
             ),
             tags=("conversation",),
         )
     ]
-    for position, tool in enumerate(turn.tools_used):
+    for position, tool in enumerate(turn.tools_used):  # the slot keeps the tool's position
+        if tool.name in READ_ONLY_TOOLS:
+            continue
         detail = f" with {_clip(tool.arguments, 300)}" if tool.arguments else ""
         derived.append(
             Derived(
