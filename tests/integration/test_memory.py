@@ -206,7 +206,8 @@ def turn_event(user: str, turn_id: str, text: str) -> dict[str, Any]:
         "user_id": user,
         "user_text": text,
         "reply": "Noted.",
-        "tools_used": [{"name": "get_current_time"}],
+        # A tool that changed something: it leaves a procedural memory (read-only ones do not).
+        "tools_used": [{"name": "remember", "arguments": '{"content": "Likes tea"}'}],
         "model": "offline",
         "completed_at": datetime.now(UTC).isoformat(),
     }
