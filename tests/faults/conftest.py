@@ -53,19 +53,18 @@ class FaultStack:
         )
 
     def memories(self, user: str) -> list[dict[str, Any]]:
-        response = httpx.get(
-            f"{self.chat_url()}/users/{user}/memories", headers=self.auth(user), timeout=10
-        )
-        assert response.status_code == 200, response.text
-        items: list[dict[str, Any]] = response.json()["items"]
-        return items
+        return self._listed(user, "memories", "items")
 
     def sessions(self, user: str) -> list[dict[str, Any]]:
+        return self._listed(user, "sessions", "sessions")
+
+    def _listed(self, user: str, what: str, field: str) -> list[dict[str, Any]]:
+        """``GET /users/{user}/{what}`` as the user, through chat replica 0 → its ``field``."""
         response = httpx.get(
-            f"{self.chat_url()}/users/{user}/sessions", headers=self.auth(user), timeout=10
+            f"{self.chat_url()}/users/{user}/{what}", headers=self.auth(user), timeout=10
         )
         assert response.status_code == 200, response.text
-        items: list[dict[str, Any]] = response.json()["sessions"]
+        items: list[dict[str, Any]] = response.json()[field]
         return items
 
     def metrics(self, app: AppPorts) -> str:

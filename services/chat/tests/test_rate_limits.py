@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -12,8 +10,7 @@ from pydantic import ValidationError
 
 from chat.core.settings import ChatSettings, parse_limits
 from chat.data.rate_limits import TurnRateLimiter
-from chat.main import create_app
-from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+from sidecar.testing import FakeDaprSidecar
 
 
 def test_the_setting_takes_the_limits_notation_and_refuses_anything_else() -> None:
@@ -45,43 +42,36 @@ def test_a_refused_turn_counts_against_no_limit() -> None:
 
 
 @pytest.fixture
-def limited_app(fake_sidecar: FakeDaprSidecar) -> FastAPI:
-    app = create_app(ChatSettings(turn_rate_limit="2/minute"))
-    attach_fake_sidecar(app, fake_sidecar)
-    return app
-
-
-@pytest.fixture
-async def limited(limited_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(limited_app, "http://chat") as client:
-        yield client
+def settings() -> ChatSettings:
+    """conftest's app and client, with a limit of two turns a minute."""
+    return ChatSettings(turn_rate_limit="2/minute")
 
 
 async def test_past_the_limit_a_turn_is_429_with_retry_after_and_writes_nothing(
-    limited: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
 ) -> None:
     for _ in range(2):
-        ok = await limited.post("/chat", json={"user_id": "alice", "message": "hello"})
+        ok = await client.post("/chat", json={"user_id": "alice", "message": "hello"})
         assert ok.status_code == 200, ok.text
     keys_before = {k for store in fake_sidecar.data.values() for k in store}
     published_before = len(fake_sidecar.published)
     for route in ("/chat", "/chat/stream"):
-        refused = await limited.post(route, json={"user_id": "alice", "message": "hello"})
+        refused = await client.post(route, json={"user_id": "alice", "message": "hello"})
         assert refused.status_code == 429, refused.text
         assert 1 <= int(refused.headers["retry-after"]) <= 60
         assert refused.json()["error"] == "rate_limited"
     # Nothing written, nothing published, no session created for the refused turns.
     assert {k for store in fake_sidecar.data.values() for k in store} == keys_before
     assert len(fake_sidecar.published) == published_before
-    sessions = (await limited.get("/users/alice/sessions")).json()
+    sessions = (await client.get("/users/alice/sessions")).json()
     assert len(sessions["sessions"]) == 2
     # Another user has a window of their own.
-    other = await limited.post("/chat", json={"user_id": "bob", "message": "hello"})
+    other = await client.post("/chat", json={"user_id": "bob", "message": "hello"})
     assert other.status_code == 200, other.text
 
 
-def test_a_socket_past_the_limit_is_told_and_stays_open(limited_app: FastAPI) -> None:
-    client = TestClient(limited_app)  # not entered: the fake sidecar is already attached
+def test_a_socket_past_the_limit_is_told_and_stays_open(app: FastAPI) -> None:
+    client = TestClient(app)  # not entered: the fake sidecar is already attached
     with client.websocket_connect("/ws?user_id=alice") as ws:
         for _ in range(2):
             ws.send_json({"type": "user_message", "content": "hello"})

@@ -5,17 +5,14 @@ written (sidecar.auth; docs/security.md#end-user-identity-at-memory)."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import jwt
 import pytest
-from fastapi import FastAPI
 
 from memory.core.settings import MemorySettings
-from memory.main import create_app
-from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+from sidecar.testing import FakeDaprSidecar
 
 KEY = "m" * 8 + "0d6e1f2a3b4c5d6e7f8091a2b3c4d5e6"
 MEMORY_ID = "7f0c2a9e-1111-4222-8333-944455556666"
@@ -27,16 +24,9 @@ def auth(sub: str, **claims: Any) -> dict[str, str]:
 
 
 @pytest.fixture
-def app(fake_sidecar: FakeDaprSidecar) -> FastAPI:
-    app = create_app(MemorySettings(auth_mode="jwt", auth_jwt_key=KEY), embedder=None)
-    attach_fake_sidecar(app, fake_sidecar)
-    return app
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app, "http://memory") as client:
-        yield client
+def settings() -> MemorySettings:
+    """conftest's app and client, in jwt mode."""
+    return MemorySettings(auth_mode="jwt", auth_jwt_key=KEY)
 
 
 CALLS = [
