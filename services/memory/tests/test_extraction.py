@@ -14,6 +14,7 @@ from memory.services.extraction import (
     RuleFactExtractor,
     derive,
 )
+from memory.services.facts import attribute_of
 
 
 @pytest.mark.parametrize(
@@ -37,7 +38,74 @@ from memory.services.extraction import (
 async def test_rules_find_what_the_user_states_about_themselves(
     text: str, facts: list[str]
 ) -> None:
-    assert await RuleFactExtractor().facts(text) == facts
+    assert [f.content for f in await RuleFactExtractor().facts(text)] == facts
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Hi, my name is Dana and I live in Lisbon.", [
+            ("The user's name is Dana.", "name", "Dana", False),
+            ("The user lives in Lisbon.", "home", "Lisbon", False),
+        ]),
+        ("I moved to Porto last month, I live in Porto now.", [
+            ("The user lives in Porto.", "home", "Porto", False),
+        ]),
+        ("I moved from Lisbon to Porto", [
+            ("I moved from Lisbon", "home", "Lisbon", True),
+            ("The user lives in Porto.", "home", "Porto", False),
+        ]),
+        ("I don't live in Lisbon any more.", [
+            ("I don't live in Lisbon any more", "home", "Lisbon", True),
+        ]),
+        ("Forget that I like tea.", [
+            ("The user likes tea.", "preference:tea", "likes", True),
+        ]),
+        ("Please remember that I like green tea", [
+            ("The user likes green tea.", "preference:green tea", "likes", False),
+        ]),
+        ("forget my name", [("The user's name.", "name", None, True)]),
+        ("I quit my job at Acme.", [("I quit my job at Acme", "employer", "Acme", True)]),
+        ("I work for Globex as an engineer", [
+            ("The user works at Globex.", "employer", "Globex", False),
+        ]),
+        ("My wife is called Maria and she is a doctor", [
+            ("The user's partner is Maria.", "partner", "Maria", False),
+        ]),
+        ("I no longer like coffee", [
+            ("I no longer like coffee", "preference:coffee", "likes", True),
+        ]),
+        ("My name isn't Dan, it's Dana.", [("My name isn't Dan", "name", "Dan", True)]),
+        ("forget that my sister visits on Sundays", [
+            ("My sister visits on Sundays.", None, None, True),
+        ]),
+        ("I'm a bit tired today", []),
+        ("I just turned 35!", [("The user is 35 years old.", "age", "35", False)]),
+    ],
+)  # fmt: skip
+async def test_rules_read_attributes_and_retractions(
+    text: str, expected: list[tuple[str, str | None, str | None, bool]]
+) -> None:
+    facts = await RuleFactExtractor().facts(text)
+    assert [(f.content, f.attribute, f.value, f.retract) for f in facts] == expected
+
+
+@pytest.mark.parametrize(
+    ("content", "attribute"),
+    [
+        ("The user lives in Porto.", ("home", "Porto")),
+        ("the user lives in Porto", ("home", "Porto")),
+        ("The user's favourite colour is teal.", ("favourite:colour", "teal")),
+        ("The user dislikes The Beatles.", ("preference:beatles", "dislikes")),
+        ("The user is allergic to penicillin.", ("allergy:penicillin", "penicillin")),
+        ("The user is a vegetarian.", None),
+        ("My flight leaves on Friday.", None),
+    ],
+)
+def test_canonical_sentences_name_their_attribute(
+    content: str, attribute: tuple[str, str] | None
+) -> None:
+    assert attribute_of(content) == attribute
 
 
 def turn(**overrides: object) -> ConversationTurn:
@@ -98,7 +166,16 @@ async def test_llm_extractor_reads_a_json_list_of_facts() -> None:
     facts = await llm({"facts": ["The user loves jazz.", "", 3]}).facts(
         "I love jazz. What time is it?"
     )
-    assert facts == ["The user loves jazz."]
+    assert [f.content for f in facts] == ["The user loves jazz."]
+
+
+async def test_llm_extractor_reads_retractions_as_canonical_facts() -> None:
+    answer = {"facts": ["The user lives in Porto."], "retractions": ["The user lives in Lisbon."]}
+    facts = await llm(answer).facts("I love jazz. What time is it?")
+    assert [(f.content, f.attribute, f.value, f.retract) for f in facts] == [
+        ("The user lives in Porto.", "home", "Porto", False),
+        ("The user lives in Lisbon.", "home", "Lisbon", True),
+    ]
 
 
 @pytest.mark.parametrize(

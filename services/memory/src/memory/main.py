@@ -11,6 +11,7 @@ from memory.api import events, routes
 from memory.core import errors
 from memory.core.settings import MemorySettings
 from memory.data.actors import MemoryUser, memory_actor_factory
+from memory.services.consolidation import Consolidator
 from memory.services.embedding import TextEmbedder
 from memory.services.memories import MemoryRuntime, memory_repository
 from sidecar.actors import ActorFactory
@@ -27,10 +28,16 @@ def create_app(
 ) -> FastAPI:
     settings = settings or MemorySettings()
     resolved = settings
+    runtime = MemoryRuntime.create(settings, embedder=embedder)
 
     def actors(sidecar: Sidecar) -> dict[type[Actor], ActorFactory]:
         store = StateStore(sidecar.http, resolved.state_store)
-        return {MemoryUser: memory_actor_factory(memory_repository(store, resolved))}
+        repository = memory_repository(store, resolved)
+        # In the actor, a user of an earlier layout is converted directly (calling the
+        # actor from itself would wait for its own turn).
+        reader = runtime.reader(repository, migrate=repository.migrate)
+        consolidator = Consolidator(repository, reader, runtime.embedder)
+        return {MemoryUser: memory_actor_factory(repository, consolidator.run)}
 
     router = APIRouter()
     router.include_router(routes.router)
@@ -45,5 +52,5 @@ def create_app(
         install_errors=errors.install,
         actors=actors,
     )
-    app.state.memory_runtime = MemoryRuntime.create(settings, embedder=embedder)
+    app.state.memory_runtime = runtime
     return app

@@ -13,7 +13,9 @@ from memory.models.memory import (
     MemoryBatch,
     MemoryBatchResult,
     MemoryCreate,
+    MemoryHistory,
     MemoryKind,
+    MemoryOperation,
     MemoryPage,
     MemoryUpdate,
     SearchResults,
@@ -83,11 +85,24 @@ IdempotencyKey = Annotated[
 ]
 
 
+MEMORY_OPERATION = "Memory-Operation"
+
+
 @router.post(
     "/memories/{user_id}",
     status_code=status.HTTP_201_CREATED,
     responses={
-        200: {"model": Memory, "description": "A retry: the memory this Idempotency-Key stored."},
+        200: {
+            "model": Memory,
+            "description": "Nothing new was stored: the fact was known already (`noop`) or "
+            "replaces an older value (`update`; both: the memory it went into), or a retry "
+            "(the memory this Idempotency-Key stored).",
+            "headers": {MEMORY_OPERATION: {"schema": {"type": "string"}}},
+        },
+        201: {
+            "description": "Stored as a new memory.",
+            "headers": {MEMORY_OPERATION: {"schema": {"type": "string"}}},
+        },
         409: {"description": "Memory limit reached, or the Idempotency-Key was used for "
               "another memory (or one since deleted)."},
     },
@@ -100,12 +115,17 @@ async def create_memory(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> Memory:
-    """Store a new memory for the user (announced as ``memory.created``)."""
-    memory, created = await service.create(
+    """Store a new memory for the user. A fact (`semantic`) is consolidated first
+    (docs/memory.md#consolidation): stored (`add`, 201, ``memory.created``), counted on the
+    memory that says it already (`noop`, 200), or made the new value of the memory holding
+    the same attribute (`update`, 200, ``memory.updated``, the old value in its history). The
+    ``Memory-Operation`` header says which."""
+    memory, operation, now = await service.create(
         user_id=user_id, data=body, idempotency_key=idempotency_key
     )
-    if not created:
+    if not now or operation is not MemoryOperation.add:
         response.status_code = status.HTTP_200_OK
+    response.headers[MEMORY_OPERATION] = operation.value
     return memory
 
 
@@ -135,6 +155,19 @@ async def get_memory(
     if memory is None:
         raise _not_found(memory_id)
     return memory
+
+
+@router.get("/memories/{user_id}/{memory_id}/history", responses=NOT_FOUND)
+async def memory_history(
+    *, user_id: AuthorizedUserId, memory_id: MemoryIdPath, service: MemoryServiceDep
+) -> MemoryHistory:
+    """The versions of a memory's content, oldest first, each with the operation that made
+    it (`add`, `update`), its time and its source (the turn, or the API). Kept for the last
+    20 versions; a deleted memory has none (404)."""
+    history = await service.history(user_id=user_id, memory_id=memory_id)
+    if history is None:
+        raise _not_found(memory_id)
+    return history
 
 
 @router.patch("/memories/{user_id}/{memory_id}", responses=NOT_FOUND)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -68,16 +68,31 @@ class MemoryUserInterface(ActorInterface):
     @abstractmethod
     async def migrate(self, request: dict[str, Any]) -> dict[str, Any]: ...
 
+    @actor_method("consolidate")
+    @abstractmethod
+    async def consolidate(self, request: dict[str, Any]) -> dict[str, Any]: ...
+
+
+#: Consolidation as the actor runs it: (user id, request JSON) → result JSON
+#: (memory.services.consolidation.Consolidator, injected: the data layer does not decide).
+Consolidate = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
+
 
 class MemoryUser(Actor, MemoryUserInterface):
     """The writer of one user's memories (the actor id is the user id). Keeps no state of its
     own: everything is in ``memory-state``."""
 
     def __init__(
-        self, ctx: ActorRuntimeContext, actor_id: Any, *, repository: MemoryRepository
+        self,
+        ctx: ActorRuntimeContext,
+        actor_id: Any,
+        *,
+        repository: MemoryRepository,
+        consolidate: Consolidate | None = None,
     ) -> None:
         super().__init__(ctx, actor_id)
         self._repository = repository
+        self._consolidate = consolidate
         self._user_id: str = actor_id.id
 
     async def add(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -123,14 +138,23 @@ class MemoryUser(Actor, MemoryUserInterface):
         versions (memory.data.repository.MemoryRepository.migrate)."""
         return await actor_reply(self._repository.migrate(self._user_id), _DOMAIN_ERRORS)
 
+    async def consolidate(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A ``ConsolidationRequest`` → its ``ConsolidationResult``: the decisions for new
+        memories against the user's, committed in one transaction
+        (memory.services.consolidation)."""
+        if self._consolidate is None:
+            raise RuntimeError("this app registered MemoryUser without consolidation")
+        return await actor_reply(self._consolidate(self._user_id, request), _DOMAIN_ERRORS)
+
 
 def memory_actor_factory(
-    repository: MemoryRepository,
+    repository: MemoryRepository, consolidate: Consolidate | None = None
 ) -> Callable[[ActorRuntimeContext, Any], Actor]:
-    """What the app registers: every ``MemoryUser`` activation gets the app's repository."""
+    """What the app registers: every ``MemoryUser`` activation gets the app's repository
+    and its consolidation."""
 
     def build(ctx: ActorRuntimeContext, actor_id: Any) -> Actor:
-        return MemoryUser(ctx, actor_id, repository=repository)
+        return MemoryUser(ctx, actor_id, repository=repository, consolidate=consolidate)
 
     return build
 
@@ -263,3 +287,10 @@ class MemoryWriter:
     async def migrate(self, user_id: str) -> bool:
         """Convert the user's memories from the layout of earlier versions, if needed."""
         return bool(await self._call(user_id, "migrate", {}))
+
+    async def consolidate(self, user_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Consolidate new memories of the user (a ``ConsolidationRequest`` as JSON) in the
+        user's actor; the ``ConsolidationResult`` as JSON. Raises MemoryLimitReached,
+        ConcurrencyConflict, StateStoreUnavailable, ActorCallFailed."""
+        result: dict[str, Any] = await self._call(user_id, "consolidate", request)
+        return result

@@ -49,6 +49,10 @@ MEMORY_PAGES = PagedLayout(
 PAGE_MAX_ENTRIES = MEMORY_PAGES.max_entries
 
 
+#: Fields of a memory's document that pages (and search's cached segments) leave out.
+PAGE_OMITS = ("history", "absorbed")
+
+
 def page_item(memory: Json) -> Json:
     """A memory as pages keep it: its stored JSON with the embedding's float32 ``vector``
     replaced by ``{"model", "q8", "scale"}``: base64 of one signed byte per dimension and the
@@ -59,8 +63,11 @@ def page_item(memory: Json) -> Json:
     the float32 vector was 2 KB of a memory's ~2.5 KB. The error per dimension is at most
     scale / 2 (~0.001 for the model's unit vectors), a cosine error of ~0.0006 typically;
     rankings keep their tests (memory/tests/test_search.py, 10,000 memories in pages). The
-    memory's own document and its events keep the float32 vector. An item already quantised,
-    or without a usable vector, is returned unchanged."""
+    memory's own document and its events keep the float32 vector, its history and the ids it
+    absorbed (``PAGE_OMITS``: only the document's readers need them). An item already
+    quantised, or without a usable vector, is returned otherwise unchanged."""
+    if any(k in memory for k in PAGE_OMITS):
+        memory = {k: v for k, v in memory.items() if k not in PAGE_OMITS}
     embedding = memory.get("embedding")
     if not isinstance(embedding, dict) or not isinstance(embedding.get("vector"), str):
         return memory

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -40,7 +41,7 @@ from memory.data.layout import (
 from memory.models.events import EventType, IndexUpdated, UserForgotten
 from memory.models.memory import MemoryPatch, StoredMemory
 from sidecar.errors import ETagMismatch
-from sidecar.paging import Json, PageChange, PageRef
+from sidecar.paging import Json, PageChange, PageRef, page_of
 from sidecar.state import StateEntry, StateOp, StateStore, retry_on_conflict
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ PAGES_PER_READ = 4
 FORGET_CHUNK = 2_000
 #: Where earlier versions kept a user's whole index in one document (read once, to migrate).
 LEGACY_INDEX = "index:{user}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """An existing memory changed by a consolidation: ``before`` as read (with its
+    document's ``etag``), ``after`` as it is to be stored (a tombstone for a deletion)."""
+
+    before: StoredMemory
+    after: StoredMemory
+    etag: str | None
 
 
 class PageMissing(Exception):
@@ -367,6 +378,143 @@ class MemoryRepository:
 
         return await retry_on_conflict(attempt)
 
+    async def apply(
+        self,
+        user_id: str,
+        *,
+        adds: Sequence[StoredMemory],
+        changes: Sequence[Change],
+        expected_version: int,
+        not_after_forget_of: datetime | None = None,
+    ) -> list[StoredMemory] | None:
+        """Commit a consolidation in one transaction: the new memories ``adds`` (stamped to
+        follow the user's newest, as ``add`` does) and the ``changes`` of existing ones
+        (updates, or deletions when ``after`` is a tombstone), with the head. Returns the
+        memories added, as stored; None when the user was forgotten after
+        ``not_after_forget_of`` (nothing written).
+
+        One attempt, no retry: raises ETagMismatch when the head is no longer at
+        ``expected_version`` (the version the decision was made on) or a changed memory's
+        document moved on; the caller decides again. Raises MemoryLimitReached."""
+        head, etag = await self._head_for_write(user_id)
+        if head.version != expected_version:
+            raise ETagMismatch(f"memories of {user_id} changed since they were read")
+        if (
+            not_after_forget_of is not None
+            and head.forgotten_at is not None
+            and not_after_forget_of <= head.forgotten_at
+        ):
+            return None
+        tail = list(head.tail)
+        pages, next_page = list(head.pages), head.next_page
+        saves: dict[str, Json] = {}
+        deletes: list[str] = []
+        removed = 0
+
+        async def read(ref: PageRef) -> Json:  # pages written by this change first
+            pending = saves.get(MEMORY_PAGES.ref_key(user_id, ref))
+            if pending is not None:
+                return pending
+            (page,) = await self.read_pages(user_id, [ref])
+            return page
+
+        for change in changes:
+            memory_id, after = str(change.before.id), change.after
+            gone = after.deleted_at is not None
+            at_tail = next((i for i, e in enumerate(tail) if e.id == memory_id), None)
+            if at_tail is not None:
+                tail[at_tail : at_tail + 1] = [] if gone else [entry_for(after)]
+                removed += gone
+                continue
+            at = page_of(pages, position_of(change.before))
+            if at is None:  # not indexed (a write cut short long ago): the document only
+                logger.warning("memory %s of %s is in no page of its head", memory_id, user_id)
+                continue
+            removed += gone
+            items = [page_item(m) for m in (await read(pages[at]))["items"] if m["id"] != memory_id]
+            if not gone:
+                items.append(page_item(after.model_dump(mode="json")))
+                items.sort(key=raw_position)
+            step = await MEMORY_PAGES.rewrite(user_id, pages, next_page, at, items, read)
+            for key in step.deletes:
+                if saves.pop(key, None) is None:  # a page this change wrote is never stored
+                    deletes.append(key)
+            saves.update((MEMORY_PAGES.save_key(p), p) for p in step.saves)
+            pages, next_page = step.pages, step.next_page
+        count = head.count - removed
+        if count + len(adds) > self._max_per_user and adds:
+            raise MemoryLimitReached(self._max_per_user)
+        fresh = stamp(list(adds), head.latest())
+        tail += [entry_for(m) for m in fresh]
+        if len(tail) >= MEMORY_PAGES.max_entries:  # seal the tail into pages
+            changed = {str(c.after.id): c.after.model_dump(mode="json") for c in changes}
+            stored = {
+                str(v["id"]): v
+                for v in await self.get_many_values(
+                    user_id, [e.id for e in tail if e.id not in changed]
+                )
+            }
+            stored.update(changed)
+            stored.update((str(m.id), m.model_dump(mode="json")) for m in fresh)
+            sealed, left = MEMORY_PAGES.seal(
+                user_id,
+                [page_item(stored[e.id]) for e in tail if e.id in stored],
+                pages=pages,
+                next_page=next_page,
+            )
+            saves.update((MEMORY_PAGES.save_key(p), p) for p in sealed.saves)
+            pages, next_page = sealed.pages, sealed.next_page
+            remainder = {m["id"] for m in left}
+            tail = [e for e in tail if e.id in remainder]
+        new_head = head.model_copy(
+            update={
+                "version": head.version + 1,
+                "count": count + len(fresh),
+                "pages": pages,
+                "next_page": next_page,
+                "tail": tail,
+            }
+        )
+        ops = [self._memory_op(m, EventType.memory_created) for m in fresh]
+        for change in changes:
+            gone = change.after.deleted_at is not None
+            ops.append(
+                self._memory_op(
+                    change.after,
+                    EventType.memory_deleted if gone else EventType.memory_updated,
+                    etag=change.etag,
+                    ttl_seconds=self._tombstone_ttl if gone else None,
+                )
+            )
+        step = PageChange(
+            pages=pages, next_page=next_page, saves=list(saves.values()), deletes=deletes
+        )
+        await self._commit(ops, new_head, etag, step)
+        return fresh
+
+    async def exists(self, user_id: str, memory_id: str) -> bool:
+        """Whether the memory's document exists, live or as a tombstone."""
+        return (await self._store.get(memory_key(user_id, memory_id))).value is not None
+
+    async def read_stored(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMemory]:
+        """The documents of ``ids`` that exist, live or tombstones, by id."""
+        entries = await self._read_many([memory_key(user_id, i) for i in ids])
+        stored = (StoredMemory.model_validate(e.value) for e in entries if e.value is not None)
+        return {str(m.id): m for m in stored if m.user_id == user_id}
+
+    async def read_for_change(
+        self, user_id: str, ids: Sequence[str]
+    ) -> dict[str, tuple[StoredMemory, str | None]]:
+        """The live memories ``ids`` with their documents' ETags, by id (missing ones left
+        out)."""
+        entries = await self._read_many([memory_key(user_id, i) for i in ids])
+        found: dict[str, tuple[StoredMemory, str | None]] = {}
+        for entry in entries:
+            memory = self._live(user_id, entry)
+            if memory is not None:
+                found[str(memory.id)] = (memory, entry.etag)
+        return found
+
     # -- helpers -----------------------------------------------------------------------------
     def _live(self, user_id: str, entry: StateEntry) -> StoredMemory | None:
         if entry.value is None:
@@ -511,4 +659,4 @@ class MemoryRepository:
         return [upsert, published]
 
 
-__all__ = ["IndexEntry", "LegacyLayout", "MemoryRepository", "PageMissing"]
+__all__ = ["Change", "IndexEntry", "LegacyLayout", "MemoryRepository", "PageMissing"]

@@ -138,6 +138,36 @@ class MemoryUpdate(BaseModel):
         return self
 
 
+class MemoryOperation(StrEnum):
+    """What consolidation did with a new fact (mem0's ADD / UPDATE / DELETE / NONE): stored it
+    as a new memory, replaced an existing memory's content (a new value of a single-valued
+    attribute), deleted an existing memory (a retraction), or found it known already."""
+
+    add = "add"
+    update = "update"
+    delete = "delete"
+    noop = "noop"
+
+
+class MemoryVersion(BaseModel):
+    """One version of a memory's content, as its history keeps it."""
+
+    version: int = Field(ge=1)
+    operation: MemoryOperation = Field(
+        description="`add` (created), `update` (content replaced: by consolidation or a PATCH)."
+    )
+    content: str
+    at: datetime
+    source: MemorySource
+
+
+#: Versions a memory's history keeps (the oldest are dropped first).
+MAX_HISTORY = 20
+#: Ids of would-be memories a memory absorbed (consolidated into it), kept to make the same
+#: turn or Idempotency-Key count once.
+MAX_ABSORBED = 32
+
+
 class Memory(BaseModel):
     """A memory as the API returns it."""
 
@@ -152,6 +182,17 @@ class Memory(BaseModel):
     created_at: datetime
     updated_at: datetime
     version: int = Field(ge=1, description="Bumped on every change; events carry it.")
+    attribute: str | None = Field(
+        default=None,
+        description="The single-valued attribute a fact sets (`home`, `name`, "
+        "`preference:tea`, ...; docs/memory.md#consolidation): a newer value replaces it.",
+    )
+    mentions: int = Field(
+        default=1, ge=1, description="How often the fact was stated (duplicates counted here)."
+    )
+    last_seen_at: datetime | None = Field(
+        default=None, description="When the fact was last stated (null: at `created_at`)."
+    )
 
 
 class StoredEmbedding(BaseModel):
@@ -169,9 +210,54 @@ class StoredMemory(Memory):
     schema_version: Literal["1.0"] = "1.0"
     deleted_at: datetime | None = None
     embedding: StoredEmbedding | None = None
+    history: list[MemoryVersion] = Field(
+        default_factory=list, description="Versions of the content, oldest first (bounded)."
+    )
+    absorbed: list[str] = Field(
+        default_factory=list,
+        description="Ids of memories consolidated into this one (recent, bounded).",
+    )
 
     def public(self) -> Memory:
         return Memory.model_validate(self.model_dump())
+
+    def entry(self, operation: MemoryOperation, source: MemorySource) -> MemoryVersion:
+        """The current content as a version of the history."""
+        return MemoryVersion(
+            version=self.version,
+            operation=operation,
+            content=self.content,
+            at=self.updated_at,
+            source=source,
+        )
+
+    def succeeded_by(
+        self, new: StoredMemory, operation: MemoryOperation, source: MemorySource
+    ) -> StoredMemory:
+        """``new`` (this memory changed) with its new content appended to this one's history
+        (the oldest versions dropped past ``MAX_HISTORY``)."""
+        history = [*self.versions(), new.entry(operation, source)][-MAX_HISTORY:]
+        return new.model_copy(update={"history": history})
+
+    def versions(self) -> list[MemoryVersion]:
+        """The history, oldest first; for a memory written before histories were kept, its
+        current content as the one version known."""
+        if self.history:
+            return list(self.history)
+        return [
+            MemoryVersion(
+                version=self.version,
+                operation=MemoryOperation.add if self.version == 1 else MemoryOperation.update,
+                content=self.content,
+                at=self.updated_at,
+                source=self.source,
+            )
+        ]
+
+    def absorbing(self, memory_id: str) -> StoredMemory:
+        """This memory, noting that ``memory_id`` (a would-be memory) was consolidated into it."""
+        absorbed = [*(a for a in self.absorbed if a != memory_id), memory_id]
+        return self.model_copy(update={"absorbed": absorbed[-MAX_ABSORBED:]})
 
 
 class MemoryPatch(BaseModel):
@@ -182,10 +268,12 @@ class MemoryPatch(BaseModel):
     content: str | None = None
     tags: list[str] | None = None
     embedding: StoredEmbedding | None = None
+    attribute: str | None = None
     updated_at: datetime
 
     def apply(self, memory: StoredMemory) -> StoredMemory:
-        """The memory with the given fields changed and its version bumped."""
+        """The memory with the given fields changed and its version bumped; a new content is
+        recorded in its history (an ``update`` by the API)."""
         update: dict[str, object] = {"updated_at": self.updated_at, "version": memory.version + 1}
         if self.kind is not None:
             update["kind"] = self.kind
@@ -194,7 +282,21 @@ class MemoryPatch(BaseModel):
         if self.content is not None:
             update["content"] = self.content
             update["embedding"] = self.embedding
-        return memory.model_copy(update=update)
+            update["attribute"] = self.attribute
+        changed = memory.model_copy(update=update)
+        if self.content is None or self.content == memory.content:
+            return changed
+        return memory.succeeded_by(
+            changed, MemoryOperation.update, MemorySource(type=SourceType.api)
+        )
+
+
+class MemoryHistory(BaseModel):
+    """The versions of one memory's content, oldest first (the last is the current one)."""
+
+    user_id: str
+    memory_id: UUID
+    versions: list[MemoryVersion]
 
 
 class MemoryPage(BaseModel):

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import httpx
 
 from memory.models.events import ConversationTurn
 from memory.models.memory import MAX_CONTENT, MemoryKind
+from memory.services.facts import Fact, RuleFactExtractor, canonical_fact
+
+__all__ = ["Derived", "FactExtractor", "LLMFactExtractor", "RuleFactExtractor", "derive"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,10 +39,16 @@ DERIVED_NAMESPACE = uuid.UUID("6b0f6f2e-9b8a-4c55-8f0f-4d7a2d0c1e5a")
 
 @dataclass(frozen=True)
 class Derived:
+    """A memory a turn teaches (or, with ``retract``, one it takes back), before
+    consolidation decides what becomes of it."""
+
     slot: str
     kind: MemoryKind
     content: str
     tags: tuple[str, ...]
+    attribute: str | None = None
+    value: str | None = None
+    retract: bool = False
 
     def memory_id(self, turn_id: str) -> uuid.UUID:
         return uuid.uuid5(DERIVED_NAMESPACE, f"{turn_id}/{self.slot}")
@@ -49,70 +57,12 @@ class Derived:
 class FactExtractor(Protocol):
     name: str
 
-    async def facts(self, user_text: str) -> list[str]: ...
+    async def facts(self, user_text: str) -> list[Fact]: ...
 
 
 def _clip(text: str, limit: int) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-_END = r"(?=[.!?;]|,\s*(?:and|but)\b|\s+(?:and|but)\s+i\b|$)"
-_RULES: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bmy name is ([A-Za-z][\w'\- ]{0,40}?)" + _END, re.I), "The user's name is {0}."),
-    (
-        re.compile(r"\bcall me ([A-Za-z][\w'\-]{0,30})" + _END, re.I),
-        "The user likes to be called {0}.",
-    ),
-    (re.compile(r"\bi(?:'m| am) (\d{1,3}) years old\b", re.I), "The user is {0} years old."),
-    (re.compile(r"\bi live in ([^.!?;]{2,60}?)" + _END, re.I), "The user lives in {0}."),
-    (re.compile(r"\bi(?:'m| am) from ([^.!?;]{2,60}?)" + _END, re.I), "The user is from {0}."),
-    (re.compile(r"\bi work (?:at|for) ([^.!?;]{2,60}?)" + _END, re.I), "The user works at {0}."),
-    (re.compile(r"\bi work as (?:an? )?([^.!?;]{2,60}?)" + _END, re.I), "The user works as {0}."),
-    (re.compile(r"\bi(?:'m| am) an? ([a-z][a-z \-]{2,40}?)" + _END, re.I), "The user is a {0}."),
-    (
-        re.compile(r"\bmy favou?rite ([a-z ]{2,30}?) is ([^.!?;]{1,60}?)" + _END, re.I),
-        "The user's favourite {0} is {1}.",
-    ),
-    (
-        re.compile(r"\bi (?:really )?(?:like|love|enjoy|prefer) ([^.!?;]{2,80}?)" + _END, re.I),
-        "The user likes {0}.",
-    ),
-    (
-        re.compile(
-            r"\bi (?:really )?(?:dislike|hate|can't stand|don't like|do not like) "
-            r"([^.!?;]{2,80}?)" + _END,
-            re.I,
-        ),
-        "The user dislikes {0}.",
-    ),
-    (
-        re.compile(r"\bi(?:'m| am) allergic to ([^.!?;]{2,60}?)" + _END, re.I),
-        "The user is allergic to {0}.",
-    ),
-    (re.compile(r"\bremember (?:that )?([^?]{3,300}?)(?=[.!]|$)", re.I), "{0}"),
-]
-
-
-class RuleFactExtractor:
-    """Facts by pattern: what the user says about themselves in the first person."""
-
-    name = "rules"
-
-    async def facts(self, user_text: str) -> list[str]:
-        found: list[str] = []
-        for pattern, template in _RULES:
-            for match in pattern.finditer(user_text):
-                groups = [g.strip(" ,") for g in match.groups()]
-                if not all(groups):
-                    continue
-                fact = template.format(*groups)
-                if template == "{0}":  # "remember that I ..." → keep the user's words
-                    fact = fact[0].upper() + fact[1:]
-                    fact = fact if fact.endswith((".", "!")) else fact + "."
-                if fact not in found:
-                    found.append(fact)
-        return found
 
 
 class LLMFactExtractor:
@@ -124,7 +74,9 @@ class LLMFactExtractor:
         self._http = http
         self._model = model
 
-    async def facts(self, user_text: str) -> list[str]:
+    async def facts(self, user_text: str) -> list[Fact]:
+        """The facts the model finds, and those it says the user took back (``retractions``,
+        optional). Raises httpx.HTTPError, MalformedAnswer."""
         response = await self._http.post(
             "/chat/completions",
             json={
@@ -136,8 +88,12 @@ class LLMFactExtractor:
                         "role": "system",
                         "content": (
                             "Extract facts the user states about themselves (name, preferences, "
-                            'circumstances). Answer with JSON {"facts": ["The user ...", ...]}; '
-                            "an empty list when there are none. Never invent facts."
+                            "circumstances), each as one short sentence in the third person "
+                            '("The user lives in Porto."), and the facts the user takes back '
+                            '("forget that I like tea", "I don\'t live in Lisbon any more"), '
+                            'as the sentence to delete ("The user likes tea."). Answer with '
+                            'JSON {"facts": ["The user ...", ...], "retractions": [...]}; '
+                            "empty lists when there are none. Never invent facts."
                         ),
                     },
                     {"role": "user", "content": user_text},
@@ -151,9 +107,14 @@ class LLMFactExtractor:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise MalformedAnswer(f"not a chat completion with JSON content: {exc!r}") from exc
         facts = answer.get("facts") if isinstance(answer, dict) else None
-        if not isinstance(facts, list):
+        retractions = answer.get("retractions", []) if isinstance(answer, dict) else None
+        if not isinstance(facts, list) or not isinstance(retractions, list):
             raise MalformedAnswer(f'expected {{"facts": [...]}}, got {str(content)[:200]!r}')
-        return [_clip(f, 500) for f in facts if isinstance(f, str) and f.strip()][:10]
+        stated = [_clip(f, 500) for f in facts if isinstance(f, str) and f.strip()][:10]
+        taken_back = [_clip(f, 500) for f in retractions if isinstance(f, str) and f.strip()][:10]
+        return [canonical_fact(f) for f in stated] + [
+            replace(canonical_fact(f), retract=True) for f in taken_back
+        ]
 
 
 class MalformedAnswer(ValueError):
@@ -189,7 +150,7 @@ async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Deriv
         )
     tags: tuple[str, ...] = ("fact",)
     try:
-        facts = await extractor.facts(turn.user_text)
+        facts: list[Fact] = await extractor.facts(turn.user_text)
     except (httpx.HTTPError, ValueError) as exc:
         # An extractor that fails (unreachable, an error, an answer of the wrong shape) does
         # not cost the turn its facts: the rules take over, and the facts say so in a tag.
@@ -203,10 +164,13 @@ async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Deriv
         tags = ("fact", FALLBACK_TAG)
     derived += [
         Derived(
-            slot=f"fact/{i}",
+            slot=f"fact/{i}" if not fact.retract else f"retraction/{i}",
             kind=MemoryKind.semantic,
-            content=_clip(fact, MAX_CONTENT),
+            content=_clip(fact.content, MAX_CONTENT),
             tags=tags,
+            attribute=fact.attribute,
+            value=fact.value,
+            retract=fact.retract,
         )
         for i, fact in enumerate(facts)
     ]

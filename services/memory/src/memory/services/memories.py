@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache, partial
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 import httpx
 from threadpoolctl import threadpool_limits
@@ -20,8 +20,7 @@ from threadpoolctl import threadpool_limits
 from memory.core.exceptions import IdempotencyKeyReused, MemoryLimitReached
 from memory.core.settings import MemorySettings
 from memory.data.actors import CreateBatches, MemoryWriter
-from memory.data.layout import MEMORY_PAGES, MemoryHead
-from memory.data.repository import LegacyLayout, MemoryRepository, PageMissing
+from memory.data.repository import MemoryRepository, PageMissing
 from memory.models.events import ConversationTurn
 from memory.models.memory import (
     BatchItemResult,
@@ -31,7 +30,9 @@ from memory.models.memory import (
     MemoryBatchItem,
     MemoryBatchResult,
     MemoryCreate,
+    MemoryHistory,
     MemoryKind,
+    MemoryOperation,
     MemoryPage,
     MemoryPatch,
     MemorySource,
@@ -41,6 +42,11 @@ from memory.models.memory import (
     StoredEmbedding,
     StoredMemory,
 )
+from memory.services.consolidation import (
+    CandidateMemory,
+    ConsolidationRequest,
+    ConsolidationResult,
+)
 from memory.services.embedding import TextEmbedder, load_default_embedder
 from memory.services.extraction import (
     FactExtractor,
@@ -48,19 +54,20 @@ from memory.services.extraction import (
     RuleFactExtractor,
     derive,
 )
+from memory.services.facts import attribute_of
 from memory.services.search import (
+    READ_ATTEMPTS,
     Segment,
     SegmentCache,
-    build_segment,
+    SegmentReader,
     embed_contents,
     rank,
-    refresh_tail,
 )
 from sidecar.actors import ActorClient
 from sidecar.concurrency import GroupedCalls
 from sidecar.cursors import InvalidCursor, decode_cursor, encode_cursor
 from sidecar.errors import ConcurrencyConflict
-from sidecar.paging import PageRef, Position
+from sidecar.paging import Position
 from sidecar.state import StateStore
 
 logger = logging.getLogger(__name__)
@@ -97,6 +104,17 @@ class MemoryRuntime:
     embed: Callable[[None, list[str]], Awaitable[list[StoredEmbedding | None]]]
     segments: SegmentCache
     extractor: FactExtractor
+
+    def reader(
+        self, repository: MemoryRepository, *, migrate: Callable[[str], Awaitable[object]]
+    ) -> SegmentReader:
+        """A reader of users' segments over ``repository``, sharing this process's cache and
+        CPU pool; ``migrate`` converts a user of an earlier layout (through the actor, or,
+        in the actor, directly)."""
+        return SegmentReader(
+            repository, embedder=self.embedder, segments=self.segments, cpu=self.cpu,
+            migrate=migrate,
+        )  # fmt: skip
 
     @classmethod
     def create(
@@ -158,8 +176,6 @@ IDEMPOTENCY_NAMESPACE = uuid.UUID("7d1f3c52-3f0e-4a51-9a7c-6b0f1f1e2d3c")
 
 #: Pages read (and built into segments) together while a filtered list scans older pages.
 LIST_PAGES_AT_ONCE = 4
-#: How often a read starts again when a writer replaced a page it was about to read.
-READ_ATTEMPTS = 4
 
 
 def encode_list_cursor(position: Position) -> str:
@@ -204,17 +220,21 @@ class MemoryService:
         self._writer = MemoryWriter(
             actors, max_per_user=settings.max_memories_per_user, batches=runtime.batches
         )
+        self._reader = runtime.reader(self._repository, migrate=self._writer.migrate)
 
     # -- single memories ---------------------------------------------------------------------
     async def create(
         self, *, user_id: str, data: MemoryCreate, idempotency_key: str | None = None
-    ) -> tuple[Memory, bool]:
-        """Store a new memory; return it and whether it was created now.
+    ) -> tuple[Memory, MemoryOperation, bool]:
+        """Store a new memory: the memory as stored, what consolidation did (a fact may be
+        known already, ``noop``, or a new value of one, ``update``: docs/memory.md), and
+        whether this request did it (False for a replay).
 
         With an ``idempotency_key`` the id is derived from it, so a repeated request (a retry
         after a timeout, by the caller or by its sidecar) returns the memory the first one
-        stored instead of storing it twice. Reusing a key for another body, or after that
-        memory was deleted, is refused.
+        stored instead of storing it again. Reusing a key for another body, or after that
+        memory was deleted, is refused (IdempotencyKeyReused). Facts (``semantic``) are
+        consolidated with the user's memories; episodes and procedures are stored as given.
         """
         memory_id = (
             uuid.uuid4()
@@ -222,21 +242,44 @@ class MemoryService:
             else uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}\n{idempotency_key}")
         )
         (embedding,) = await self._embed([data.content])
+        parsed = attribute_of(data.content) if data.kind is MemoryKind.semantic else None
         memory = self._new(
             user_id, memory_id=memory_id, kind=data.kind, content=data.content,
             tags=data.tags, source=data.source, embedding=embedding,
+            attribute=None if parsed is None else parsed[0],
         )  # fmt: skip
-        written = await self._writer.add(user_id, [memory])
-        if written:
-            return written[0].public(), True
-        existing = await self._repository.get(user_id, str(memory_id))
+        if data.kind is MemoryKind.semantic:
+            candidate = CandidateMemory(memory=memory, value=None if parsed is None else parsed[1])
+            result = await self._consolidate(user_id, ConsolidationRequest(candidates=[candidate]))
+            outcome = next(
+                o for o in result.outcomes
+                if o.candidate == str(memory_id) and o.operation is not MemoryOperation.delete
+            )  # fmt: skip
+            if not outcome.replayed and outcome.memory is not None:
+                return outcome.memory.public(), outcome.operation, True
+            existing = outcome.memory
+        else:
+            written = await self._writer.add(user_id, [memory])
+            if written:
+                return written[0].public(), MemoryOperation.add, True
+            existing = await self._repository.get(user_id, str(memory_id))
         if existing is None:
             raise IdempotencyKeyReused(
                 "this Idempotency-Key stored a memory that was deleted since"
             )
-        if (existing.kind, existing.content, existing.tags) != (data.kind, data.content, data.tags):
+        if existing.id == memory_id and (existing.kind, existing.content, existing.tags) != (
+            data.kind, data.content, data.tags,
+        ):  # fmt: skip
             raise IdempotencyKeyReused("this Idempotency-Key was used with a different memory")
-        return existing.public(), False
+        operation = MemoryOperation.add if existing.id == memory_id else MemoryOperation.noop
+        return existing.public(), operation, False
+
+    async def history(self, *, user_id: str, memory_id: uuid.UUID) -> MemoryHistory | None:
+        """The versions of a live memory's content, oldest first; None if there is none."""
+        memory = await self._repository.get(user_id, str(memory_id))
+        if memory is None:
+            return None
+        return MemoryHistory(user_id=user_id, memory_id=memory.id, versions=memory.versions())
 
     async def get(self, *, user_id: str, memory_id: uuid.UUID) -> Memory | None:
         memory = await self._repository.get(user_id, str(memory_id))
@@ -288,7 +331,7 @@ class MemoryService:
             )
 
         for _ in range(READ_ATTEMPTS):
-            head = await self._head(user_id)
+            head = await self._reader.head(user_id)
             picked: list[tuple[Position, str | tuple[Segment, int]]] = []
             for entry in reversed(head.tail):
                 if len(picked) > limit:
@@ -299,7 +342,7 @@ class MemoryService:
             try:
                 while len(picked) <= limit and older:
                     group, older = older[:LIST_PAGES_AT_ONCE], older[LIST_PAGES_AT_ONCE:]
-                    for segment in await self._page_segments(user_id, group):
+                    for segment in await self._reader.page_segments(user_id, group):
                         for row in range(len(segment) - 1, -1, -1):
                             position = segment.positions[row]
                             if matches(position, segment.kinds[row], segment.tags[row]):
@@ -332,10 +375,10 @@ class MemoryService:
         embedder = self._runtime.embedder
         query_vector = (
             None if embedder is None
-            else asyncio.ensure_future(self._on_cpu(lambda: embedder.embed([query])[0]))
+            else asyncio.ensure_future(self._reader.on_cpu(lambda: embedder.embed([query])[0]))
         )  # fmt: skip
         try:
-            segments = await self._search_segments(user_id)
+            _, segments = await self._reader.everything(user_id)
             vector = None if query_vector is None else await query_vector
         finally:
             if query_vector is not None and not query_vector.done():
@@ -346,74 +389,9 @@ class MemoryService:
             k=k,
             semantic_weight=self._settings.search_semantic_weight,
         )
-        hits = await self._on_cpu(ranking, query, segments)
+        hits = await self._reader.on_cpu(ranking, query, segments)
         mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"
         return SearchResults(user_id=user_id, query=query, mode=mode, hits=hits)
-
-    async def _search_segments(self, user_id: str) -> list[Segment]:
-        """Every segment of the user, tail first (newest first for ties)."""
-        for _ in range(READ_ATTEMPTS):
-            head = await self._head(user_id)
-            try:
-                return [
-                    await self._tail_segment(user_id, head),
-                    *reversed(await self._page_segments(user_id, head.pages)),
-                ]
-            except PageMissing:
-                continue
-        raise ConcurrencyConflict("memories kept changing while they were searched")
-
-    async def _head(self, user_id: str) -> MemoryHead:
-        try:
-            head, _ = await self._repository.read_head(user_id)
-        except LegacyLayout:
-            await self._writer.migrate(user_id)
-            head, _ = await self._repository.read_head(user_id)
-        return head
-
-    async def _page_segments(self, user_id: str, refs: Sequence[PageRef]) -> list[Segment]:
-        """The segments of these pages: from the cache, or read and built (on the CPU pool)
-        once per process, whoever asks first. Raises PageMissing (see the repository)."""
-        cache = self._runtime.segments
-        keys = [MEMORY_PAGES.ref_key(user_id, r) for r in refs]
-        if all(cache.get(k) is not None for k in keys):
-            return [s for s in (cache.get(k) for k in keys) if s is not None]
-        async with cache.lock(user_id):
-            missing = [r for r, k in zip(refs, keys, strict=True) if cache.get(k) is None]
-            values = await self._repository.read_pages(user_id, missing)
-            built = await self._on_cpu(self._build_pages, values)
-            for ref, segment in zip(missing, built, strict=True):
-                cache.put(MEMORY_PAGES.ref_key(user_id, ref), segment)
-            found = {
-                MEMORY_PAGES.ref_key(user_id, ref): s for ref, s in zip(missing, built, strict=True)
-            }
-            segments = [found.get(k) or cache.get(k) for k in keys]
-        return [s for s in segments if s is not None]
-
-    def _build_pages(self, values: list[dict[str, Any]]) -> list[Segment]:
-        return [build_segment(v["items"], self._runtime.embedder) for v in values]
-
-    async def _tail_segment(self, user_id: str, head: MemoryHead) -> Segment:
-        """The tail's segment for this head version, reloading only the memories that
-        changed since the one cached."""
-        cache = self._runtime.segments
-        key = f"tail:{user_id}"
-        previous = cache.get(key)
-        if previous is not None and previous.version == head.version:
-            return previous
-        async with cache.lock(user_id):
-            previous = cache.get(key)
-            if previous is not None and previous.version == head.version:
-                return previous
-            wanted = [(e.id, e.version) for e in head.tail]
-            rows = previous.rows_by_id if previous is not None else {}
-            stale = [i for i, v in wanted if rows.get(i, (0, 0))[0] != v]
-            loaded = await self._repository.get_many_values(user_id, stale)
-            segment = await self._on_cpu(
-                refresh_tail, previous, head.version, wanted, loaded, self._runtime.embedder
-            )
-            cache.put(key, segment)
-            return segment
 
     # -- bulk import ---------------------------------------------------------------------------
     async def import_batch(self, *, user_id: str, batch: MemoryBatch) -> MemoryBatchResult:
@@ -469,30 +447,47 @@ class MemoryService:
 
     # -- conversation turns ------------------------------------------------------------------
     async def remember_turn(self, turn: ConversationTurn) -> list[Memory]:
-        """Store what a finished turn teaches; a redelivered turn writes nothing new."""
+        """Consolidate what a finished turn teaches into the user's memories (in the user's
+        actor, one transaction); return the memories added or changed. A redelivered turn
+        changes nothing: its episode's id marks it applied."""
         derived = await derive(turn, self._runtime.extractor)
         source = MemorySource(
             type=SourceType.conversation, session_id=turn.session_id, turn_id=turn.turn_id
         )
         embeddings = await self._embed([d.content for d in derived])
-        memories = [
-            self._new(
-                turn.user_id, memory_id=d.memory_id(turn.turn_id), kind=d.kind,
-                content=d.content, tags=list(d.tags), source=source, embedding=e,
+        candidates = [
+            CandidateMemory(
+                memory=self._new(
+                    turn.user_id, memory_id=d.memory_id(turn.turn_id), kind=d.kind,
+                    content=d.content, tags=list(d.tags), source=source, embedding=e,
+                    attribute=d.attribute,
+                ),
+                value=d.value,
+                retract=d.retract,
             )
             for d, e in zip(derived, embeddings, strict=True)
         ]  # fmt: skip
-        written = await self._writer.add(
-            turn.user_id, memories, not_after_forget_of=turn.completed_at
+        request = ConsolidationRequest(
+            candidates=candidates,
+            marker=str(derived[0].memory_id(turn.turn_id)),  # the episode: every turn has one
+            not_after_forget_of=turn.completed_at,
         )
-        return [m.public() for m in written]
+        result = await self._consolidate(turn.user_id, request)
+        return [
+            o.memory.public()
+            for o in result.outcomes
+            if o.memory is not None and not o.replayed
+            and o.operation in (MemoryOperation.add, MemoryOperation.update)
+        ]  # fmt: skip
+
+    async def _consolidate(
+        self, user_id: str, request: ConsolidationRequest
+    ) -> ConsolidationResult:
+        answer = await self._writer.consolidate(user_id, request.model_dump(mode="json"))
+        return ConsolidationResult.model_validate(answer)
 
     async def _embed(self, contents: Sequence[str]) -> list[StoredEmbedding | None]:
         return await self._runtime.embeddings(None, list(contents), self._runtime.embed)
-
-    async def _on_cpu(self, work: Callable[..., T], *args: Any) -> T:
-        """Run CPU-bound ``work(*args)`` on the process's one CPU thread."""
-        return await asyncio.get_running_loop().run_in_executor(self._runtime.cpu, work, *args)
 
     def _new(
         self,
@@ -504,9 +499,11 @@ class MemoryService:
         tags: list[str],
         source: MemorySource,
         embedding: StoredEmbedding | None,
+        attribute: str | None = None,
     ) -> StoredMemory:
         now = datetime.now(UTC)
         return StoredMemory(
             id=memory_id, user_id=user_id, kind=kind, content=content, tags=tags,
             source=source, created_at=now, updated_at=now, version=1, embedding=embedding,
+            attribute=attribute,
         )  # fmt: skip

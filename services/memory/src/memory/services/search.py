@@ -3,24 +3,31 @@ keyword overlap; keyword overlap alone when no embedder is installed."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
 import pybase64
 from numpy.typing import NDArray
 
-from memory.data.layout import is_page_vector, page_vectors
+from memory.data.layout import MEMORY_PAGES, PAGE_OMITS, MemoryHead, is_page_vector, page_vectors
+from memory.data.repository import LegacyLayout, MemoryRepository, PageMissing
 from memory.models.memory import Memory, SearchHit, StoredEmbedding
 from memory.services.embedding import TextEmbedder
 from sidecar.concurrency import KeyedLocks
+from sidecar.errors import ConcurrencyConflict
+from sidecar.paging import PageRef
+
+T = TypeVar("T")
 
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _STOPWORDS = """
@@ -132,6 +139,8 @@ def build_segment(
         columns["kinds"].append(memory["kind"])
         tags.append(tuple(memory.get("tags", ())))
         stored.append(memory.pop("embedding", None))
+        for omitted in PAGE_OMITS:
+            memory.pop(omitted, None)
         blobs.append(orjson.dumps(memory))
         for term in terms(memory["content"]) | terms(" ".join(tags[-1])):
             postings.setdefault(term, []).append(row)
@@ -302,3 +311,99 @@ def embed_contents(
     if embedder is None or not contents:
         return [None] * len(contents)
     return [encode_vector(v, embedder.model_name) for v in embedder.embed(list(contents))]
+
+
+#: How often a read starts again when a writer replaced a page it was about to read.
+READ_ATTEMPTS = 4
+
+
+class SegmentReader:
+    """A user's memories as segments, for ranking, listing and consolidation: the head, then
+    only what changed since the segments cached (pages by key, the tail by version). Used by
+    the service (reads) and by the user's actor (consolidation reads what it then changes)."""
+
+    def __init__(
+        self,
+        repository: MemoryRepository,
+        *,
+        embedder: TextEmbedder | None,
+        segments: SegmentCache,
+        cpu: Executor,
+        migrate: Callable[[str], Awaitable[object]],
+    ) -> None:
+        self._repository = repository
+        self._embedder = embedder
+        self._segments = segments
+        self._cpu = cpu
+        self._migrate = migrate
+
+    async def on_cpu(self, work: Callable[..., T], *args: Any) -> T:
+        """Run CPU-bound ``work(*args)`` on the process's CPU pool."""
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, work, *args)
+
+    async def everything(self, user_id: str) -> tuple[MemoryHead, list[Segment]]:
+        """The head and every segment of the user as of that head, tail first (newest first
+        for ties). Raises ConcurrencyConflict when pages keep being replaced meanwhile."""
+        for _ in range(READ_ATTEMPTS):
+            head = await self.head(user_id)
+            try:
+                return head, [
+                    await self.tail_segment(user_id, head),
+                    *reversed(await self.page_segments(user_id, head.pages)),
+                ]
+            except PageMissing:
+                continue
+        raise ConcurrencyConflict("memories kept changing while they were read")
+
+    async def head(self, user_id: str) -> MemoryHead:
+        """The user's head, converting memories of an earlier version's layout first."""
+        try:
+            head, _ = await self._repository.read_head(user_id)
+        except LegacyLayout:
+            await self._migrate(user_id)
+            head, _ = await self._repository.read_head(user_id)
+        return head
+
+    async def page_segments(self, user_id: str, refs: Sequence[PageRef]) -> list[Segment]:
+        """The segments of these pages: from the cache, or read and built (on the CPU pool)
+        once per process, whoever asks first. Raises PageMissing (see the repository)."""
+        cache = self._segments
+        keys = [MEMORY_PAGES.ref_key(user_id, r) for r in refs]
+        if all(cache.get(k) is not None for k in keys):
+            return [s for s in (cache.get(k) for k in keys) if s is not None]
+        async with cache.lock(user_id):
+            missing = [r for r, k in zip(refs, keys, strict=True) if cache.get(k) is None]
+            values = await self._repository.read_pages(user_id, missing)
+            built = await self.on_cpu(self._build_pages, values)
+            for ref, segment in zip(missing, built, strict=True):
+                cache.put(MEMORY_PAGES.ref_key(user_id, ref), segment)
+            found = {
+                MEMORY_PAGES.ref_key(user_id, ref): s for ref, s in zip(missing, built, strict=True)
+            }
+            segments = [found.get(k) or cache.get(k) for k in keys]
+        return [s for s in segments if s is not None]
+
+    def _build_pages(self, values: list[dict[str, Any]]) -> list[Segment]:
+        return [build_segment(v["items"], self._embedder) for v in values]
+
+    async def tail_segment(self, user_id: str, head: MemoryHead) -> Segment:
+        """The tail's segment for this head version, reloading only the memories that
+        changed since the one cached."""
+        cache = self._segments
+        key = f"tail:{user_id}"
+        previous = cache.get(key)
+        if previous is not None and previous.version == head.version:
+            return previous
+        async with cache.lock(user_id):
+            previous = cache.get(key)
+            if previous is not None and previous.version == head.version:
+                return previous
+            wanted = [(e.id, e.version) for e in head.tail]
+            rows = previous.rows_by_id if previous is not None else {}
+            stale = [i for i, v in wanted if rows.get(i, (0, 0))[0] != v]
+            loaded = await self._repository.get_many_values(user_id, stale)
+            segment = await self.on_cpu(
+                refresh_tail, previous, head.version, wanted, loaded, self._embedder
+            )
+            cache.put(key, segment)
+            return segment

@@ -1,0 +1,298 @@
+"""Facts the user states about themselves, in canonical sentences, and the attribute each sets.
+
+The offline rules (``RuleFactExtractor``) write every fact they find as one of the canonical
+sentences of ``CANONICAL`` ("The user lives in Porto."), and ``attribute_of`` reads the
+attribute and its value back from such a sentence, whoever wrote it (the rules, an LLM that
+phrased it the same way, a client through the API, an earlier version). Consolidation
+(memory.services.consolidation) uses the attribute: a newer value of an attribute replaces the
+older one instead of standing beside it.
+
+Every attribute is single-valued (docs/memory.md#consolidation has the table):
+``name``, ``nickname``, ``age``, ``home``, ``origin``, ``employer``, ``occupation``, ``partner``,
+and the keyed families ``favourite:<thing>``, ``preference:<thing>`` (likes or dislikes) and
+``allergy:<thing>``. A fact none of them describes ("The user is a vegetarian.") has no
+attribute and is only ever merged with a near-duplicate of itself.
+
+Retractions ("forget that I like tea", "I don't live in Lisbon any more", "I quit my job")
+are facts too, with ``retract`` set: they name the attribute (and the value, when the user
+gave one) of the memory to delete, or, when no rule reads them, the text to look for.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: A clause ends at a sentence mark, at ", and" / ", but", at "and I" / "but ...", or before
+#: a trailing circumstance ("with my wife", "since 2019", "for the NHS", "as an engineer").
+_END = (
+    r"(?=[.!?;]|,\s*(?:and|but|i|i'm|it's|so)\b|\s+and\s+i\b|\s+but\b"
+    r"|\s+(?:with|since|for|because|as|from|until)\b|$)"
+)
+#: Words of time that say *when* a value holds, not what it is: "I live in Porto now".
+_WHEN = re.compile(
+    r"(?:\s+|^)(?:now|these days|nowadays|currently|at the moment|any ?more|again|too|also"
+    r"|last (?:week|month|year)|this (?:week|month|year)|recently)$",
+    re.I,
+)
+_LEADING = re.compile(r"^(?:now|currently|actually|really)\s+", re.I)
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A fact about the user: ``content`` as it is stored; ``retract`` when the user withdrew
+    it (then ``attribute`` and ``value`` say what to delete, either may be None)."""
+
+    content: str
+    attribute: str | None = None
+    value: str | None = None
+    retract: bool = False
+
+
+def normalise(text: str) -> str:
+    """Text compared loosely: lower case, without articles, punctuation and extra spaces."""
+    words = re.findall(r"[\w']+", text.casefold())
+    return " ".join(w for w in words if w not in {"a", "an", "the"})
+
+
+def same_value(a: str | None, b: str | None) -> bool:
+    """Whether two values name the same thing: equal when normalised, or one a whole-word
+    prefix of the other ("Lisbon" and "Lisbon, Portugal")."""
+    if a is None or b is None:
+        return False
+    x, y = normalise(a), normalise(b)
+    return bool(x and y) and (x == y or x.startswith(y + " ") or y.startswith(x + " "))
+
+
+# -- canonical sentences ----------------------------------------------------------------------
+#: (sentence pattern, attribute): ``k`` is the key of a keyed family, ``v`` the value.
+CANONICAL: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^the user's name is (?P<v>.+?)\.?$", re.I), "name"),
+    (re.compile(r"^the user likes to be called (?P<v>.+?)\.?$", re.I), "nickname"),
+    (re.compile(r"^the user is (?P<v>\d{1,3}) years old\.?$", re.I), "age"),
+    (re.compile(r"^the user lives in (?P<v>.+?)\.?$", re.I), "home"),
+    (re.compile(r"^the user is from (?P<v>.+?)\.?$", re.I), "origin"),
+    (re.compile(r"^the user works at (?P<v>.+?)\.?$", re.I), "employer"),
+    (re.compile(r"^the user works as (?:an? )?(?P<v>.+?)\.?$", re.I), "occupation"),
+    (re.compile(r"^the user's partner is (?P<v>.+?)\.?$", re.I), "partner"),
+    (re.compile(r"^the user's favou?rite (?P<k>.+?) is (?P<v>.+?)\.?$", re.I), "favourite"),
+    (re.compile(r"^the user (?P<v>likes|dislikes) (?P<k>.+?)\.?$", re.I), "preference"),
+    (re.compile(r"^the user is allergic to (?P<k>.+?)\.?$", re.I), "allergy"),
+]
+
+
+def attribute_of(content: str) -> tuple[str, str] | None:
+    """The attribute a canonical sentence sets and its value (``("home", "Porto")``,
+    ``("preference:tea", "likes")``), or None for any other text."""
+    text = content.strip()
+    for pattern, attribute in CANONICAL:
+        match = pattern.match(text)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        key, value = groups.get("k"), groups.get("v")
+        if key is None:
+            return attribute, value or ""
+        if attribute == "preference":
+            value = (value or "").casefold()
+        return f"{attribute}:{normalise(key)}", value or key
+    return None
+
+
+# -- the rules --------------------------------------------------------------------------------
+_V = r"([^.!?;]{2,60}?)"  # a value: up to the end of the clause (_END)
+_POSITIVE: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bmy name is ([A-Za-z][\w'\- ]{0,40}?)" + _END, re.I), "The user's name is {0}."),
+    (
+        re.compile(r"\bcall me ([A-Za-z][\w'\-]{0,30})" + _END, re.I),
+        "The user likes to be called {0}.",
+    ),
+    (re.compile(r"\bi(?:'m| am) (\d{1,3}) years old\b", re.I), "The user is {0} years old."),
+    (re.compile(r"\bi(?: just)? turned (\d{1,3})\b", re.I), "The user is {0} years old."),
+    (
+        re.compile(r"\bi (?:now |currently |still |actually )?live in " + _V + _END, re.I),
+        "The user lives in {0}.",
+    ),
+    (
+        re.compile(
+            r"\bi(?:'ve| have)? (?:just |recently |finally )?(?:moved|relocated) "
+            r"(?:(?:away )?from [^.!?;]{2,60}? )?to " + _V + _END,
+            re.I,
+        ),
+        "The user lives in {0}.",
+    ),
+    (re.compile(r"\bi(?:'m| am) from " + _V + _END, re.I), "The user is from {0}."),
+    (
+        re.compile(r"\bi (?:now |currently |still |actually )?work (?:at|for) " + _V + _END, re.I),
+        "The user works at {0}.",
+    ),
+    (
+        re.compile(
+            r"\bi(?:'ve| have)? (?:just |recently )?(?:started working|began working"
+            r"|got a (?:new )?job|started a (?:new )?job|took a (?:new )?job) (?:at|for|with) "
+            + _V
+            + _END,
+            re.I,
+        ),
+        "The user works at {0}.",
+    ),
+    (
+        re.compile(r"\bi (?:now |currently |still |actually )?work as (?:an? )?" + _V + _END, re.I),
+        "The user works as {0}.",
+    ),
+    (
+        re.compile(
+            r"\bmy (?:wife|husband|partner|girlfriend|boyfriend|fianc[ée]e?)(?:'s name)? is "
+            r"(?:called |named )?((?-i:[A-Z])[\w'\-]{1,30})\b",
+            re.I,
+        ),
+        "The user's partner is {0}.",
+    ),
+    (
+        # not "a bit tired", "a little late", "a big fan of ..." (a liking, not a kind)
+        re.compile(
+            r"\bi(?:'m| am) an? (?!(?:bit|little|lot|tad|few|couple|big fan|huge fan|fan)\b)"
+            r"([a-z][a-z \-]{2,40}?)" + _END,
+            re.I,
+        ),
+        "The user is a {0}.",
+    ),
+    (
+        re.compile(r"\bmy favou?rite ([a-z ]{2,30}?) is (?:now )?([^.!?;]{1,60}?)" + _END, re.I),
+        "The user's favourite {0} is {1}.",
+    ),
+    (
+        re.compile(r"\bi (?:really )?(?:like|love|enjoy|prefer) ([^.!?;]{2,80}?)" + _END, re.I),
+        "The user likes {0}.",
+    ),
+    (
+        re.compile(
+            r"\bi (?:really )?(?:dislike|hate|can't stand|don't like|do not like) "
+            r"([^.!?;]{2,80}?)" + _END,
+            re.I,
+        ),
+        "The user dislikes {0}.",
+    ),
+    (re.compile(r"\bi(?:'m| am) allergic to " + _V + _END, re.I), "The user is allergic to {0}."),
+]
+#: "remember (that) ...": the user's words, read by the rules above first.
+_REMEMBER = re.compile(r"\bremember(?: that|:)? ([^?]{3,300}?)(?=[.!]|$)", re.I)
+#: "forget (that) ...": what follows, read by the rules above, is what to delete.
+_FORGET = re.compile(r"\bforget (?:that |about )?([^.!?;]{3,200})", re.I)
+#: "forget my name / address / job ...": the attribute alone.
+_FORGET_ATTRIBUTE = re.compile(
+    r"\bforget my (name|nickname|age|address|home|job|employer|occupation|partner)\b", re.I
+)
+_NAMED_ATTRIBUTES = {
+    "name": "name", "nickname": "nickname", "age": "age", "address": "home", "home": "home",
+    "job": "employer", "employer": "employer", "occupation": "occupation", "partner": "partner",
+}  # fmt: skip
+#: Statements that an attribute's value no longer holds: (pattern, attribute); the value is
+#: the group, when the pattern has one.
+_NO_LONGER: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\bi (?:don't|do not|no longer) live in " + _V + _END, re.I), "home"),
+    (re.compile(r"\bi(?:'m| am) (?:not|no longer) living in " + _V + _END, re.I), "home"),
+    (
+        re.compile(
+            r"\bi(?:'ve| have)? moved (?:away )?(?:out of|from) " + _V + r"(?=\s+to\b|[.!?;,]|$)",
+            re.I,
+        ),
+        "home",
+    ),
+    (re.compile(r"\bi (?:don't|do not|no longer) work (?:at|for) " + _V + _END, re.I), "employer"),
+    (
+        re.compile(
+            r"\bi(?:'ve| have)? (?:quit|left) my job(?: (?:at|with|for) " + _V + ")?" + _END, re.I
+        ),
+        "employer",
+    ),
+    (
+        re.compile(r"\bi (?:don't|do not|no longer) work as (?:an? )?" + _V + _END, re.I),
+        "occupation",
+    ),
+    (re.compile(r"\bmy name is(?:n't| not) ([A-Za-z][\w'\-]{0,40})\b", re.I), "name"),
+    (re.compile(r"\bi(?:'m| am) (?:not|no longer) allergic to " + _V + _END, re.I), "allergy"),
+    (
+        re.compile(r"\bi no longer (?:like|love|enjoy) ([^.!?;]{2,80}?)" + _END, re.I),
+        "preference",
+    ),
+]
+
+
+def _clean(value: str) -> str:
+    """A captured value without the words of time around it and stray punctuation."""
+    value = value.strip(" ,\"'")
+    previous = None
+    while previous != value:
+        previous = value
+        value = _WHEN.sub("", value).strip(" ,")
+        value = _LEADING.sub("", value)
+    return value
+
+
+def _sentence(text: str) -> str:
+    text = " ".join(text.split())
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!")) else text + "."
+
+
+class RuleFactExtractor:
+    """Facts by pattern: what the user says about themselves in the first person, as
+    canonical sentences (see the module's docstring), and what they take back."""
+
+    name = "rules"
+
+    async def facts(self, user_text: str) -> list[Fact]:
+        """The facts of ``user_text``: retractions first, then the facts stated (a clause
+        to forget states nothing: "forget that I like tea" is not a liking of tea; the
+        rules for facts do not read the negative forms of ``_NO_LONGER``)."""
+        found: list[Fact] = []
+        masked = user_text
+        for match in _FORGET.finditer(user_text):
+            inner = match.group(1)
+            stated = self._stated(inner)
+            if stated:
+                found += [Fact(f.content, f.attribute, f.value, retract=True) for f in stated]
+            elif _FORGET_ATTRIBUTE.search(match.group(0)) is None:
+                found.append(Fact(_sentence(_clean(inner)), retract=True))
+            masked = masked.replace(match.group(0), " . ")
+        for match in _FORGET_ATTRIBUTE.finditer(user_text):
+            attribute = _NAMED_ATTRIBUTES[match.group(1).casefold()]
+            found.append(Fact(f"The user's {match.group(1).casefold()}.", attribute, retract=True))
+        for pattern, attribute in _NO_LONGER:
+            for match in pattern.finditer(masked):
+                value = match.group(1) if match.groups() else None
+                value = _clean(value) if value else None
+                named: str = attribute
+                if attribute in {"allergy", "preference"} and value:  # keyed by the thing
+                    liked = "likes" if attribute == "preference" else value
+                    named, value = f"{attribute}:{normalise(value)}", liked
+                found.append(Fact(match.group(0), named, value, retract=True))
+        for fact in self._stated(masked):
+            if fact not in found:
+                found.append(fact)
+        return found
+
+    def _stated(self, text: str) -> list[Fact]:
+        found: list[Fact] = []
+        remembered = list(_REMEMBER.finditer(text))
+        for match in remembered:  # "remember that I ...": the rules first, else the words
+            inner = match.group(1)
+            stated = self._stated(inner) if not _REMEMBER.search(inner) else []
+            found += stated or [canonical_fact(_sentence(inner))]
+            text = text.replace(match.group(0), " . ")
+        for pattern, template in _POSITIVE:
+            for match in pattern.finditer(text):
+                groups = [_clean(g) for g in match.groups()]
+                if not all(groups):
+                    continue
+                fact = canonical_fact(template.format(*groups))
+                if fact not in found:
+                    found.append(fact)
+        return found
+
+
+def canonical_fact(content: str) -> Fact:
+    """A stated fact, with the attribute and value ``attribute_of`` reads in it."""
+    known = attribute_of(content)
+    return Fact(content, *known) if known is not None else Fact(content)

@@ -1,0 +1,147 @@
+"""Consolidation through the app (fake sidecar, the bundled embedding model): what a user's
+memories become after turns that repeat, change and take back facts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from sidecar.testing import FakeDaprSidecar
+
+TurnEvent = Callable[..., dict[str, Any]]
+STORE = "memory-state"
+
+
+async def say(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, text: str, turn: str, user: str = "dana"
+) -> None:
+    event = make_turn_event(user_id=user, turn_id=turn, user_text=text, tools_used=[])
+    response = await client.post(
+        "/events/conversation-turns",
+        json=event,
+        headers={"content-type": "application/cloudevents+json"},
+    )
+    assert response.json() == {"status": "SUCCESS"}
+
+
+async def facts(client: httpx.AsyncClient, user: str = "dana") -> dict[str, dict[str, Any]]:
+    page = await client.get(f"/memories/{user}", params={"kind": "semantic", "limit": 200})
+    return {m["content"]: m for m in page.json()["items"]}
+
+
+async def test_the_issue_s_conversation_keeps_one_current_fact_each(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    await say(client, make_turn_event, "Hi, my name is Dana and I live in Lisbon.", "t1")
+    await say(client, make_turn_event, "My name is Dana.", "t2")
+    await say(client, make_turn_event, "I moved to Porto last month, I live in Porto now.", "t3")
+    known = await facts(client)
+    assert sorted(known) == ["The user lives in Porto.", "The user's name is Dana."]
+    assert known["The user's name is Dana."]["mentions"] == 2
+    home = known["The user lives in Porto."]
+    assert home["attribute"] == "home" and home["version"] == 2
+    history = (await client.get(f"/memories/dana/{home['id']}/history")).json()["versions"]
+    assert [(v["operation"], v["content"], v["source"]["turn_id"]) for v in history] == [
+        ("add", "The user lives in Lisbon.", "t1"),
+        ("update", "The user lives in Porto.", "t3"),
+    ]
+    episodes = await client.get("/memories/dana", params={"kind": "episodic"})
+    assert len(episodes.json()["items"]) == 3  # an episode per turn, none consolidated
+
+
+@pytest.mark.parametrize(
+    ("retraction", "left"),
+    [
+        ("Please forget that I like tea.", ["The user lives in Lisbon."]),
+        ("I don't live in Lisbon any more.", ["The user likes tea."]),
+        ("I don't live in Madrid any more.", ["The user likes tea.", "The user lives in Lisbon."]),
+    ],
+)
+async def test_a_retraction_deletes_the_fact_it_names(
+    client: httpx.AsyncClient,
+    make_turn_event: TurnEvent,
+    fake_sidecar: FakeDaprSidecar,
+    retraction: str,
+    left: list[str],
+) -> None:
+    await say(client, make_turn_event, "I like tea and I live in Lisbon", "t1")
+    assert len(await facts(client)) == 2
+    published = len(fake_sidecar.published)
+    await say(client, make_turn_event, retraction, "t2")
+    assert sorted(await facts(client)) == left
+    deleted = [e for e in fake_sidecar.published[published:] if e["type"] == "memory.deleted"]
+    assert len(deleted) == 2 - len(left)  # announced through the outbox
+    assert all(e["data"]["content"] == "" for e in deleted)  # a tombstone keeps nothing
+
+
+async def test_a_retraction_by_text_deletes_the_most_similar_fact(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    await say(client, make_turn_event, "Remember that my sister visits on Sundays.", "t1")
+    await say(client, make_turn_event, "I like jazz.", "t2")
+    await say(client, make_turn_event, "Forget that my sister visits on Sundays", "t3")
+    assert sorted(await facts(client)) == ["The user likes jazz."]
+
+
+async def test_a_redelivered_turn_counts_once(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    await say(client, make_turn_event, "My name is Dana.", "t1")
+    await say(client, make_turn_event, "My name is Dana, I live in Porto.", "t2")
+    state = dict(fake_sidecar.data[STORE])
+    await say(client, make_turn_event, "My name is Dana, I live in Porto.", "t2")
+    assert fake_sidecar.data[STORE] == state
+    assert (await facts(client))["The user's name is Dana."]["mentions"] == 2
+
+
+async def test_concurrent_turns_with_one_fact_store_it_once(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    await asyncio.gather(
+        *(say(client, make_turn_event, "I live in Porto.", f"t{i}") for i in range(6))
+    )
+    known = await facts(client)
+    assert list(known) == ["The user lives in Porto."]
+    assert known["The user lives in Porto."]["mentions"] == 6
+
+
+async def test_a_created_fact_is_consolidated_and_says_how(client: httpx.AsyncClient) -> None:
+    body = {"kind": "semantic", "content": "The user lives in Lisbon."}
+    first = await client.post("/memories/dana", json=body)
+    assert (first.status_code, first.headers["memory-operation"]) == (201, "add")
+    same = await client.post("/memories/dana", json=body)
+    assert (same.status_code, same.headers["memory-operation"]) == (200, "noop")
+    assert same.json()["id"] == first.json()["id"] and same.json()["mentions"] == 2
+    moved = await client.post(
+        "/memories/dana",
+        json={"kind": "semantic", "content": "The user lives in Porto."},
+        headers={"Idempotency-Key": "move-1"},
+    )
+    assert (moved.status_code, moved.headers["memory-operation"]) == (200, "update")
+    assert moved.json()["id"] == first.json()["id"]
+    again = await client.post(
+        "/memories/dana",
+        json={"kind": "semantic", "content": "The user lives in Porto."},
+        headers={"Idempotency-Key": "move-1"},
+    )
+    assert again.status_code == 200 and again.json()["version"] == moved.json()["version"]
+    assert sorted(await facts(client)) == ["The user lives in Porto."]
+
+
+async def test_a_patch_is_kept_in_the_history(client: httpx.AsyncClient) -> None:
+    created = (
+        await client.post("/memories/dana", json={"kind": "semantic", "content": "Likes jazz."})
+    ).json()
+    await client.patch(f"/memories/dana/{created['id']}", json={"content": "Likes blues."})
+    history = (await client.get(f"/memories/dana/{created['id']}/history")).json()
+    assert [(v["operation"], v["content"], v["source"]["type"]) for v in history["versions"]] == [
+        ("add", "Likes jazz.", "api"),
+        ("update", "Likes blues.", "api"),
+    ]
+    await client.delete(f"/memories/dana/{created['id']}")
+    gone = await client.get(f"/memories/dana/{created['id']}/history")
+    assert gone.status_code == 404
