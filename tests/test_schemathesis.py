@@ -31,7 +31,8 @@ def _memory_answers(_: str, request: Any) -> Any:
     import httpx
 
     return httpx.Response(200, json={"user_id": "", "items": [], "total": 0, "hits": [],
-                                     "query": "", "mode": "keyword"})  # fmt: skip
+                                     "query": "", "mode": "keyword", "versions": [],
+                                     "memory_id": "00000000-0000-4000-8000-000000000000"})  # fmt: skip
 
 
 def chat_app() -> FastAPI:

@@ -46,6 +46,20 @@ class FakeMemory:
             return httpx.Response(201, json={"id": "m-new", **body})
         if path == "/healthz":
             return httpx.Response(200, json={"status": "ok"})
+        if path.endswith("/history"):
+            user_id, memory_id = path.split("/")[2:4]
+            if memory_id != "00000000-0000-4000-8000-000000000001":
+                return httpx.Response(404, json={"detail": "not found"})
+            version = {
+                "version": 1,
+                "operation": "add",
+                "content": "The user lives in Lisbon.",
+                "at": "2026-11-22T06:00:00Z",
+                "source": {"type": "api", "session_id": None, "turn_id": None},
+            }
+            return httpx.Response(
+                200, json={"user_id": user_id, "memory_id": memory_id, "versions": [version]}
+            )
         return httpx.Response(200, json={"user_id": "", "items": [], "total": 0})
 
 

@@ -111,7 +111,13 @@ async def test_memories_personalise_the_reply_and_are_reported(
     body = (await chat(client, message="Any drink ideas?")).json()
     assert "Alice likes green tea" in body["reply"]
     assert body["metadata"]["memories_used"] == [
-        {"id": "m-1", "score": 0.82, "content": "Alice likes green tea"}
+        {
+            "id": "m-1",
+            "score": 0.82,
+            "content": "Alice likes green tea",
+            "kind": "semantic",
+            "created_at": "2026-11-22T06:00:00Z",
+        }
     ]
     search = next(c for c in memory.calls if c.url.path.endswith("/search"))
     assert search.url.path == "/memories/alice/search"
@@ -219,3 +225,36 @@ async def test_agents_are_discoverable(client: httpx.AsyncClient) -> None:
         "recall_memories",
         "remember",
     }
+
+
+def test_recalled_episodes_come_after_the_current_facts_dated_as_the_past() -> None:
+    from datetime import UTC, datetime
+
+    from chat.models.chat import MemoryUsed
+    from chat.services.agent import EARLIER_SECTION, instructions_with
+
+    said = datetime(2026, 3, 1, tzinfo=UTC)
+    memories = [
+        MemoryUsed(id="e", score=0.9, content='The user said: "I live in Lisbon"',
+                   kind="episodic", created_at=said),
+        MemoryUsed(id="f", score=0.6, content="The user lives in Porto.", kind="semantic"),
+    ]  # fmt: skip
+    lines = instructions_with(memories).splitlines()
+    assert lines[-3:] == [
+        "- The user lives in Porto.",
+        EARLIER_SECTION,
+        '- (2026-03-01) The user said: "I live in Lisbon"',
+    ]
+
+
+async def test_a_memory_s_history_is_read_through_memory(
+    client: httpx.AsyncClient, memory: Any
+) -> None:
+    known = "00000000-0000-4000-8000-000000000001"
+    response = await client.get(f"/users/alice/memories/{known}/history")
+    assert response.status_code == 200
+    assert [v["content"] for v in response.json()["versions"]] == ["The user lives in Lisbon."]
+    assert memory.calls[-1].url.path == f"/memories/alice/{known}/history"
+    missing = await client.get("/users/alice/memories/00000000-0000-4000-8000-000000000002/history")
+    assert missing.status_code == 404
+    assert (await client.get("/users/alice/memories/not-a-uuid/history")).status_code == 422

@@ -43,7 +43,7 @@ async def test_the_issue_s_conversation_keeps_one_current_fact_each(
     assert sorted(known) == ["The user lives in Porto.", "The user's name is Dana."]
     assert known["The user's name is Dana."]["mentions"] == 2
     home = known["The user lives in Porto."]
-    assert home["attribute"] == "home" and home["version"] == 2
+    assert (home["attribute"], home["version"]) == ("home", 2)
     history = (await client.get(f"/memories/dana/{home['id']}/history")).json()["versions"]
     assert [(v["operation"], v["content"], v["source"]["turn_id"]) for v in history] == [
         ("add", "The user lives in Lisbon.", "t1"),
@@ -115,7 +115,7 @@ async def test_a_created_fact_is_consolidated_and_says_how(client: httpx.AsyncCl
     assert (first.status_code, first.headers["memory-operation"]) == (201, "add")
     same = await client.post("/memories/dana", json=body)
     assert (same.status_code, same.headers["memory-operation"]) == (200, "noop")
-    assert same.json()["id"] == first.json()["id"] and same.json()["mentions"] == 2
+    assert (same.json()["id"], same.json()["mentions"]) == (first.json()["id"], 2)
     moved = await client.post(
         "/memories/dana",
         json={"kind": "semantic", "content": "The user lives in Porto."},
@@ -128,7 +128,7 @@ async def test_a_created_fact_is_consolidated_and_says_how(client: httpx.AsyncCl
         json={"kind": "semantic", "content": "The user lives in Porto."},
         headers={"Idempotency-Key": "move-1"},
     )
-    assert again.status_code == 200 and again.json()["version"] == moved.json()["version"]
+    assert (again.status_code, again.json()["version"]) == (200, moved.json()["version"])
     assert sorted(await facts(client)) == ["The user lives in Porto."]
 
 

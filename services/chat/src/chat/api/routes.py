@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from chat.api import streams
 from chat.api.deps import (
@@ -17,7 +18,7 @@ from chat.api.deps import (
     get_settings,
 )
 from chat.models.chat import ChatRequest, ChatResponse
-from chat.models.memory import MemoryList
+from chat.models.memory import MemoryHistory, MemoryList
 from chat.models.sessions import SessionCreated, SessionDeleted, SessionHistory, SessionList
 from chat.services.agent import AGENT_DESCRIPTION, AGENT_NAME, TOOLS
 from chat.services.chat import (
@@ -125,3 +126,22 @@ async def list_user_memories(
 ) -> MemoryList:
     """What the agent remembers about the user, newest first (read through the memory service)."""
     return await memory.list_for_user(user_id=user_id, limit=limit)
+
+
+@router.get(
+    "/users/{user_id}/memories/{memory_id}/history",
+    tags=["memories"],
+    responses={404: {"description": "No such memory for this user."}},
+)
+async def user_memory_history(
+    *,
+    user_id: AuthorizedUserId,
+    memory_id: Annotated[UUID, Path(description="The memory's id (a UUID).")],
+    memory: MemoryAccessDep,
+) -> MemoryHistory:
+    """The versions of one memory's content, oldest first, each with the operation that made
+    it, its time and its source (read through the memory service)."""
+    history = await memory.history(user_id=user_id, memory_id=str(memory_id))
+    if history is None:
+        raise HTTPException(status_code=404, detail=f"memory {memory_id} not found")
+    return history

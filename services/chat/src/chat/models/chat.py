@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from chat.models.memory import UserId
+from chat.models.memory import SearchHit, UserId
 from sidecar.contracts import REF_ID_PATTERN
 
 SESSION_ID_PATTERN = REF_ID_PATTERN
@@ -63,6 +63,18 @@ class MemoryUsed(BaseModel):
     id: str
     score: float
     content: str
+    kind: str | None = Field(
+        default=None, description="`semantic` (a current fact), `episodic`, `procedural`."
+    )
+    created_at: datetime | None = None
+
+    @classmethod
+    def of(cls, hit: SearchHit) -> MemoryUsed:
+        """A search hit as the turn records it."""
+        m = hit.memory
+        return cls(
+            id=m.id, score=hit.score, content=m.content, kind=m.kind, created_at=m.created_at
+        )
 
 
 class ToolUsed(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sidecar.contracts import USER_ID_PATTERN
 
@@ -20,6 +20,28 @@ class MemoryView(BaseModel):
     content: str
     tags: list[str] = []
     created_at: datetime
+
+
+class MemoryVersionView(BaseModel):
+    """One version of a memory's content (memory's ``MemoryVersion``)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int
+    operation: str = Field(description="`add` or `update`.")
+    content: str
+    at: datetime
+    source: dict[str, str | None]
+
+
+class MemoryHistory(BaseModel):
+    """The versions of a memory's content, oldest first (the last is the current one)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    user_id: str
+    memory_id: str
+    versions: list[MemoryVersionView]
 
 
 class MemoryList(BaseModel):

@@ -68,12 +68,11 @@ async def recall_memories(ctx: RunContextWrapper[TurnContext], query: str) -> st
         return "The memory service is unavailable right now."
     if not hits:
         return "Nothing remembered yet."
-    for hit in hits:
-        if all(m.id != hit.memory.id for m in turn.memories_used):
-            turn.memories_used.append(
-                MemoryUsed(id=hit.memory.id, score=hit.score, content=hit.memory.content)
-            )
-    return "; ".join(h.memory.content for h in hits)
+    used = [MemoryUsed.of(hit) for hit in hits]
+    for memory in used:
+        if all(m.id != memory.id for m in turn.memories_used):
+            turn.memories_used.append(memory)
+    return "\n".join(memory_lines(used))
 
 
 @function_tool
@@ -105,10 +104,31 @@ async def remember(ctx: ToolContext[TurnContext], content: str, kind: str = "sem
 TOOLS = [get_current_time, recall_memories, remember]
 
 
+#: Heads the episodes recalled: what the user said then may have changed since; the facts
+#: above it are current (memory keeps one live value per attribute: docs/memory.md).
+EARLIER_SECTION = "From earlier conversations (what was said then; the facts above are current):"
+
+
+def memory_lines(memories: list[MemoryUsed]) -> list[str]:
+    """Recalled memories as the model reads them: the current facts first, then the episodes,
+    each dated and marked as the past, so that a value the user has since changed ("I live in
+    Lisbon", said before moving) is never shown as current."""
+    current = [m for m in memories if m.kind != "episodic"]
+    earlier = [m for m in memories if m.kind == "episodic"]
+    lines = [f"- {m.content}" for m in current]
+    if earlier:
+        lines.append(EARLIER_SECTION)
+        lines += [
+            f"- ({'earlier' if m.created_at is None else f'{m.created_at:%Y-%m-%d}'}) {m.content}"
+            for m in earlier
+        ]
+    return lines
+
+
 def instructions_with(memories: list[MemoryUsed]) -> str:
     if not memories:
         return BASE_INSTRUCTIONS
-    lines = "\n".join(f"- {m.content}" for m in memories)
+    lines = "\n".join(memory_lines(memories))
     return f"{BASE_INSTRUCTIONS}\n\n{MEMORY_SECTION}\n{lines}\n"
 
 

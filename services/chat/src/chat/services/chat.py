@@ -633,7 +633,7 @@ class ChatService:
             logger.warning("memory unavailable for turn %s: %s", turn.turn_id, exc)
             turn.degraded = True
             return []
-        return [MemoryUsed(id=h.memory.id, score=h.score, content=h.memory.content) for h in hits]
+        return [MemoryUsed.of(h) for h in hits]
 
     async def _save(
         self, run: TurnRun, reply: str, context: TurnContext, *, interrupted: bool

@@ -7,7 +7,7 @@ from circuitbreaker import CircuitBreaker
 
 from chat.core.settings import ChatSettings
 from chat.data.clients.memory import MemoryClient, memory_breaker
-from chat.models.memory import MemoryList
+from chat.models.memory import MemoryHistory, MemoryList
 
 
 class MemoryAccess:
@@ -16,6 +16,9 @@ class MemoryAccess:
 
     async def list_for_user(self, *, user_id: str, limit: int) -> MemoryList:
         return await self._client.list_memories(user_id, limit=limit)
+
+    async def history(self, *, user_id: str, memory_id: str) -> MemoryHistory | None:
+        return await self._client.memory_history(user_id, memory_id)
 
     async def reachable(self) -> bool:
         await self._client.ping()

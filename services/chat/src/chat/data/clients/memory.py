@@ -8,7 +8,7 @@ from urllib.parse import quote
 import httpx
 from circuitbreaker import CircuitBreaker
 
-from chat.models.memory import MemoryList, SearchHit, SearchResults
+from chat.models.memory import MemoryHistory, MemoryList, SearchHit, SearchResults
 from sidecar.errors import InvocationFailed
 
 
@@ -63,6 +63,18 @@ class MemoryClient:
             "GET", f"/memories/{quote(user_id, safe='')}", params={"limit": limit}
         )
         return MemoryList.model_validate(data)
+
+    async def memory_history(self, user_id: str, memory_id: str) -> MemoryHistory | None:
+        """The versions of one memory's content (oldest first), or None if memory has no
+        such memory for the user. Raises InvocationFailed."""
+        path = f"/memories/{quote(user_id, safe='')}/{quote(memory_id, safe='')}/history"
+        try:
+            data = await self._call("GET", path)
+        except InvocationFailed as exc:
+            if exc.status_code == 404:
+                return None
+            raise
+        return MemoryHistory.model_validate(data)
 
     async def create_memory(
         self,
