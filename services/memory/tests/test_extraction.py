@@ -56,7 +56,7 @@ async def test_rules_find_what_the_user_states_about_themselves(
             ("The user lives in Porto.", "home", "Porto", False),
         ]),
         ("I don't live in Lisbon any more.", [
-            ("I don't live in Lisbon any more", "home", "Lisbon", True),
+            ("I don't live in Lisbon", "home", "Lisbon", True),
         ]),
         ("Forget that I like tea.", [
             ("The user likes tea.", "preference:tea", "likes", True),

@@ -24,6 +24,9 @@ class MemorySettings(SidecarSettings):
     search_cache_memories: int = Field(default=200_000, ge=0, le=10_000_000)
     # Weight of semantic similarity in the blended search score (the rest is keyword overlap).
     search_semantic_weight: float = Field(default=0.75, ge=0, le=1)
+    # Multiplies an episode's search score: facts rank before the episodes they came from
+    # (the quality suite's hit@1, docs/memory-quality.md).
+    search_episode_weight: float = Field(default=0.7, ge=0, le=1)
     # Semantic facts from turns: rules with the offline model; an LLM extractor when set.
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

@@ -178,6 +178,9 @@ def _decide_fact(candidate: Candidate, live: dict[str, Known]) -> Decision:
         holders = [k for k in same_kind if k.attribute == candidate.attribute]
         for k in holders:
             if same_value(k.value, candidate.value):
+                if len(normalise(candidate.value or "")) > len(normalise(k.value or "")):
+                    # "Berlin" → "Berlin, Germany", "Lee" → "Lee Min": said more precisely
+                    return Decision(MemoryOperation.update, candidate, k.id, reason="more precise")
                 return Decision(MemoryOperation.noop, candidate, k.id, reason="the same value")
         if holders:
             return Decision(

@@ -26,13 +26,15 @@ from dataclasses import dataclass
 #: A clause ends at a sentence mark, at ", and" / ", but", at "and I" / "but ...", or before
 #: a trailing circumstance ("with my wife", "since 2019", "for the NHS", "as an engineer").
 _END = (
-    r"(?=[.!?;]|,\s*(?:and|but|i|i'm|it's|so)\b|\s+and\s+i\b|\s+but\b"
-    r"|\s+(?:with|since|for|because|as|from|until)\b|$)"
+    r"(?=[.!?;]|,\s*(?:and|but|i|i'm|it's|so|like|as|which|who|because)\b|\s+and\s+i\b"
+    r"|\s+but\b|\s+like\s+i\b|\s+(?:with|since|for|because|as|from|until)\b"
+    r"|\s+(?:now|still|again|any ?more)\b|$)"
 )
 #: Words of time that say *when* a value holds, not what it is: "I live in Porto now".
 _WHEN = re.compile(
-    r"(?:\s+|^)(?:now|these days|nowadays|currently|at the moment|any ?more|again|too|also"
-    r"|last (?:week|month|year)|this (?:week|month|year)|recently)$",
+    r"(?:[\s,]+|^)(?:now|still|these days|nowadays|currently|at the moment|any ?more|again|too"
+    r"|also|recently|(?:last|this|next) (?:week|month|year|spring|summer|autumn|winter)"
+    r"|in (?:the )?(?:spring|summer|autumn|fall|winter)|remember|right|you know|ok|okay)$",
     re.I,
 )
 _LEADING = re.compile(r"^(?:now|currently|actually|really)\s+", re.I)
@@ -138,7 +140,7 @@ _POSITIVE: list[tuple[re.Pattern[str], str]] = [
     ),
     (
         re.compile(r"\bi (?:now |currently |still |actually )?work as (?:an? )?" + _V + _END, re.I),
-        "The user works as {0}.",
+        "The user works as {0:a}.",
     ),
     (
         re.compile(
@@ -162,7 +164,11 @@ _POSITIVE: list[tuple[re.Pattern[str], str]] = [
         "The user's favourite {0} is {1}.",
     ),
     (
-        re.compile(r"\bi (?:really )?(?:like|love|enjoy|prefer) ([^.!?;]{2,80}?)" + _END, re.I),
+        re.compile(
+            r"\bi (?:really |actually |also |still |now |absolutely |totally )?"
+            r"(?:like|love|enjoy|prefer) ([^.!?;]{2,80}?)" + _END,
+            re.I,
+        ),
         "The user likes {0}.",
     ),
     (
@@ -217,6 +223,18 @@ _NO_LONGER: list[tuple[re.Pattern[str], str]] = [
         "preference",
     ),
 ]
+
+
+class Value(str):
+    """A captured value; formatted with ``:a`` it gets its indefinite article ("a teacher",
+    "an engineer")."""
+
+    __slots__ = ()
+
+    def __format__(self, spec: str) -> str:
+        if spec == "a":
+            return f"{'an' if self[:1].casefold() in 'aeiou' else 'a'} {self}"
+        return str.__format__(str(self), spec)
 
 
 def _clean(value: str) -> str:
@@ -286,7 +304,7 @@ class RuleFactExtractor:
                 groups = [_clean(g) for g in match.groups()]
                 if not all(groups):
                     continue
-                fact = canonical_fact(template.format(*groups))
+                fact = canonical_fact(template.format(*map(Value, groups)))
                 if fact not in found:
                     found.append(fact)
         return found

@@ -388,6 +388,7 @@ class MemoryService:
             query_vector=vector,
             k=k,
             semantic_weight=self._settings.search_semantic_weight,
+            episode_weight=self._settings.search_episode_weight,
         )
         hits = await self._reader.on_cpu(ranking, query, segments)
         mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"

@@ -80,6 +80,15 @@ class Segment:
     def memory(self, row: int) -> Memory:
         return Memory.model_validate_json(self.blobs[row])
 
+    def weights(self, episode_weight: float) -> NDArray[np.float32]:
+        """Per row: ``episode_weight`` for an episode, 1 for any other memory."""
+        episodic = self._episodic
+        return np.where(episodic, np.float32(episode_weight), np.float32(1.0)).astype(np.float32)
+
+    @cached_property
+    def _episodic(self) -> NDArray[np.bool_]:
+        return np.asarray([k == "episodic" for k in self.kinds], dtype=bool)
+
     @cached_property
     def rows_by_id(self) -> dict[str, tuple[int, int]]:
         """memory id -> (memory version, row)."""
@@ -251,6 +260,7 @@ def rank(
     query_vector: NDArray[np.float32] | None,
     k: int,
     semantic_weight: float,
+    episode_weight: float = 1.0,
 ) -> list[SearchHit]:
     """The ``k`` best memories of ``segments`` for ``query``: cosine similarity with
     ``query_vector`` (the query's embedding) blended with keyword overlap; keyword overlap
@@ -260,7 +270,11 @@ def rank(
     Keyword overlap is the share of the query's terms a memory has, each term weighted by its
     inverse document frequency over the user's memories (BM25's IDF, Robertson and Zaragoza,
     "The Probabilistic Relevance Framework", 2009): a word that thousands of the user's
-    memories share ("birthday", "bought") counts for little, a rare one for much."""
+    memories share ("birthday", "bought") counts for little, a rare one for much.
+
+    An episode's score is multiplied by ``episode_weight`` (below 1: a fact ranks before the
+    episode it was distilled from, which says the same in the user's words, and may say a
+    value the user has since changed; docs/memory.md#search)."""
     query_terms = terms(query)
     sizes = [len(s) for s in segments]
     total = sum(sizes)
@@ -284,6 +298,8 @@ def rank(
         scores = semantic_weight * np.clip(semantic, 0, 1) + (1 - semantic_weight) * keyword
     else:
         scores = keyword
+    if episode_weight != 1.0:  # facts before the raw episodes they were distilled from
+        scores = scores * np.concatenate([s.weights(episode_weight) for s in segments])
     if k < total:
         top = np.argpartition(-scores, k - 1)[:k]
         order = top[np.lexsort((top, -scores[top]))]

@@ -1,0 +1,155 @@
+"""The memory quality suite on the offline path (rules, the bundled embedding model, the real
+app over the fake sidecar): every scripted conversation is played turn by turn, as chat would
+publish it, then each user's live facts are compared with the script's
+(docs/memory-quality.md has the definitions and the latest figures).
+
+Run ``pytest services/memory/tests/quality -s`` to see the table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from memory.core.settings import MemorySettings
+from memory.main import create_app
+from memory.services.facts import normalise
+from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
+
+from .conversations import CONVERSATIONS, Conversation  # noqa: TID252
+
+#: The targets of the issue that introduced consolidation (issue 12), offline path.
+TARGETS = {"recall": 0.95, "precision": 0.9, "duplicates": 0.0, "stale": 0.0, "hit@1": 0.9}
+
+
+@dataclass
+class Tally:
+    expected: int = 0
+    found: int = 0
+    live: int = 0
+    correct: int = 0
+    duplicates: int = 0
+    superseded: int = 0
+    stale: int = 0
+    questions: int = 0
+    hits: int = 0
+    misses: list[str] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        for name in ("expected", "found", "live", "correct", "duplicates", "superseded", "stale",
+                     "questions", "hits"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.misses += other.misses
+
+    def metrics(self) -> dict[str, float]:
+        return {
+            "recall": self.found / self.expected if self.expected else 1.0,
+            "precision": self.correct / self.live if self.live else 1.0,
+            "duplicates": self.duplicates / self.live if self.live else 0.0,
+            "stale": self.stale / self.superseded if self.superseded else 0.0,
+            "hit@1": self.hits / self.questions if self.questions else 1.0,
+        }
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(MemorySettings())
+    attach_fake_sidecar(
+        app, FakeDaprSidecar(stores={"memory-state"}, outbox={"memory-state": "memory-events"})
+    )
+    async with asgi_client(app, "http://memory") as client:
+        yield client
+
+
+async def play(client: httpx.AsyncClient, conversation: Conversation) -> None:
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for s, session in enumerate(conversation.sessions):
+        for t, (user, text) in enumerate(session):
+            data = {
+                "schema_version": "1.0",
+                "turn_id": f"{conversation.name}-s{s}-t{t}",
+                "session_id": f"{conversation.name}-{user}-s{s}",
+                "user_id": user,
+                "user_text": text,
+                "reply": "Noted.",
+                "tools_used": [],
+                "model": "offline",
+                "completed_at": (start + timedelta(days=s, minutes=t)).isoformat(),
+            }
+            event = {"id": data["turn_id"], "specversion": "1.0", "source": "chat",
+                     "type": "conversation.turn.completed", "data": data}  # fmt: skip
+            response = await client.post(
+                "/events/conversation-turns",
+                json=event,
+                headers={"content-type": "application/cloudevents+json"},
+            )
+            assert response.json() == {"status": "SUCCESS"}, response.text
+
+
+async def score(client: httpx.AsyncClient, conversation: Conversation) -> Tally:
+    tally = Tally()
+    for user, expected in conversation.facts.items():
+        page = await client.get(f"/memories/{user}", params={"kind": "semantic", "limit": 200})
+        live: list[dict[str, Any]] = page.json()["items"]
+        contents = [normalise(m["content"]) for m in live]
+        wanted = {normalise(f) for f in expected}
+        stale = {normalise(f) for f in conversation.stale.get(user, [])}
+        tally.expected += len(wanted)
+        tally.found += len(wanted & set(contents))
+        tally.live += len(live)
+        tally.correct += sum(c in wanted for c in contents)
+        attributes = Counter(m["attribute"] for m in live if m["attribute"])
+        texts = Counter(contents)
+        tally.duplicates += sum(
+            texts[c] > 1 or (m["attribute"] is not None and attributes[m["attribute"]] > 1)
+            for c, m in zip(contents, live, strict=True)
+        )
+        tally.superseded += len(stale)
+        tally.stale += len(stale & set(contents))
+        for fact in wanted - set(contents):
+            tally.misses.append(f"{conversation.name}/{user}: missing {fact!r}")
+        for c in set(contents) - wanted:
+            tally.misses.append(f"{conversation.name}/{user}: unexpected {c!r}")
+        for question, answer in conversation.questions.get(user, []):
+            hits = (
+                await client.get(f"/memories/{user}/search", params={"q": question, "k": 1})
+            ).json()["hits"]
+            tally.questions += 1
+            top = hits[0]["memory"]["content"] if hits else None
+            if top is not None and normalise(top) == normalise(answer):
+                tally.hits += 1
+            else:
+                tally.misses.append(f"{conversation.name}/{user}: {question!r} found {top!r}")
+    return tally
+
+
+async def test_the_offline_path_meets_the_quality_targets(client: httpx.AsyncClient) -> None:
+    assert len(CONVERSATIONS) >= 40
+    total = Tally()
+    by_category: dict[str, Tally] = {}
+    for conversation in CONVERSATIONS:
+        await play(client, conversation)
+        tally = await score(client, conversation)
+        total.add(tally)
+        by_category.setdefault(conversation.category, Tally()).add(tally)
+    metrics = total.metrics()
+    print(f"\n{'category':<12} " + " ".join(f"{m:>10}" for m in TARGETS))
+    for category, tally in sorted(by_category.items()):
+        values = tally.metrics()
+        print(f"{category:<12} " + " ".join(f"{values[m]:>10.3f}" for m in TARGETS))
+    print(f"{'all':<12} " + " ".join(f"{metrics[m]:>10.3f}" for m in TARGETS))
+    print(f"facts expected {total.expected}, live {total.live}, superseded {total.superseded}, "
+          f"questions {total.questions}")  # fmt: skip
+    for miss in total.misses:
+        print("  ", miss)
+    failed = {
+        m: round(v, 3) for m, v in metrics.items()
+        if (v > TARGETS[m] if m in ("duplicates", "stale") else v < TARGETS[m])
+    }  # fmt: skip
+    assert not failed, (failed, total.misses)
