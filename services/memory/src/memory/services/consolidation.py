@@ -377,6 +377,10 @@ class Consolidator:
         if request.plan is not None and request.based_on == head.version:
             decisions = planned(request.plan, request.candidates, candidates, known)
             decided_by = "llm" if decisions is not None else "rules (the plan did not fit)"
+            if decisions is None:
+                logger.warning("the LLM's plan for %s did not fit its memories", user_id)
+        elif request.plan is not None:
+            decided_by = "rules (the memories changed since the plan)"
         if decisions is None:
             decisions = decide(candidates, known)
         targets = {d.target for d in decisions if d.target is not None} - set(ids)

@@ -22,7 +22,14 @@ from memory.models.events import ConversationTurn
 from memory.models.memory import MAX_CONTENT, MemoryKind
 from memory.services.facts import Fact, RuleFactExtractor, canonical_fact
 
-__all__ = ["Derived", "FactExtractor", "LLMFactExtractor", "RuleFactExtractor", "derive"]
+__all__ = [
+    "Derived",
+    "FactExtractor",
+    "LLMFactExtractor",
+    "MalformedAnswer",
+    "RuleFactExtractor",
+    "derive",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -46,15 +46,18 @@ from memory.services.consolidation import (
     CandidateMemory,
     ConsolidationRequest,
     ConsolidationResult,
+    known_memories,
 )
 from memory.services.embedding import TextEmbedder, load_default_embedder
 from memory.services.extraction import (
     FactExtractor,
     LLMFactExtractor,
+    MalformedAnswer,
     RuleFactExtractor,
     derive,
 )
 from memory.services.facts import attribute_of
+from memory.services.planner import LLMPlanner
 from memory.services.search import (
     READ_ATTEMPTS,
     Segment,
@@ -104,6 +107,8 @@ class MemoryRuntime:
     embed: Callable[[None, list[str]], Awaitable[list[StoredEmbedding | None]]]
     segments: SegmentCache
     extractor: FactExtractor
+    #: Consolidation by the configured LLM (None: the rules decide).
+    planner: LLMPlanner | None = None
 
     def reader(
         self, repository: MemoryRepository, *, migrate: Callable[[str], Awaitable[object]]
@@ -134,6 +139,10 @@ class MemoryRuntime:
             )
             extractor = LLMFactExtractor(http, model=settings.extraction_model)
         model = shared_embedder() if embedder == "default" else embedder
+        planner = (
+            None if settings.openai_api_key is None
+            else LLMPlanner(http, model=settings.extraction_model, embedder=model)
+        )  # fmt: skip
         # One BLAS thread per caller (the ranking's matrix products): the pool's two workers
         # are the parallelism. OpenBLAS
         # otherwise starts a thread per core for every matmul and spins them while it waits;
@@ -167,6 +176,7 @@ class MemoryRuntime:
             embed=embed,
             segments=SegmentCache(settings.search_cache_memories),
             extractor=extractor,
+            planner=planner,
         )
 
 
@@ -473,6 +483,8 @@ class MemoryService:
             marker=str(derived[0].memory_id(turn.turn_id)),  # the episode: every turn has one
             not_after_forget_of=turn.completed_at,
         )
+        if self._runtime.planner is not None:
+            request = await self._planned(turn, request, self._runtime.planner)
         result = await self._consolidate(turn.user_id, request)
         return [
             o.memory.public()
@@ -480,6 +492,24 @@ class MemoryService:
             if o.memory is not None and not o.replayed
             and o.operation in (MemoryOperation.add, MemoryOperation.update)
         ]  # fmt: skip
+
+    async def _planned(
+        self, turn: ConversationTurn, request: ConsolidationRequest, planner: LLMPlanner
+    ) -> ConsolidationRequest:
+        """``request`` with the LLM's plan and the head version it saw, or unchanged when the
+        model fails (the rules decide then; logged)."""
+        try:
+            head, segments = await self._reader.everything(turn.user_id)
+            known = await self._reader.on_cpu(known_memories, segments)
+            plan = await planner.plan(request.candidates, known)
+        except (httpx.HTTPError, MalformedAnswer) as exc:
+            logger.warning(
+                "consolidation by the LLM failed for turn %s, the rules decide: %s",
+                turn.turn_id,
+                exc,
+            )
+            return request
+        return request.model_copy(update={"plan": plan, "based_on": head.version})
 
     async def _consolidate(
         self, user_id: str, request: ConsolidationRequest
