@@ -30,9 +30,10 @@ CHECKS: list[Callable[..., Any]] = [not_a_server_error, response_schema_conforma
 def _memory_answers(_: str, request: Any) -> Any:
     import httpx
 
+    memory_id = "00000000-0000-4000-8000-000000000000"
     return httpx.Response(200, json={"user_id": "", "items": [], "total": 0, "hits": [],
                                      "query": "", "mode": "keyword", "versions": [],
-                                     "memory_id": "00000000-0000-4000-8000-000000000000"})  # fmt: skip
+                                     "memory_id": memory_id})  # fmt: skip
 
 
 def chat_app() -> FastAPI:
