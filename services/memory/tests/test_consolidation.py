@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -145,3 +146,61 @@ async def test_a_patch_is_kept_in_the_history(client: httpx.AsyncClient) -> None
     await client.delete(f"/memories/dana/{created['id']}")
     gone = await client.get(f"/memories/dana/{created['id']}/history")
     assert gone.status_code == 404
+
+
+async def test_an_expired_memory_vanishes_from_every_read_and_a_sweep_deletes_it(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    soon = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
+    kept = await client.post("/memories/dana", json={"kind": "episodic", "content": "Kept"})
+    brief = await client.post(
+        "/memories/dana",
+        json={"kind": "episodic", "content": "Parked on level 3", "expires_at": soon},
+    )
+    assert brief.status_code == 201
+    memory_id = brief.json()["id"]
+    assert brief.json()["expires_at"] is not None
+    assert len((await client.get("/memories/dana")).json()["items"]) == 2
+    await asyncio.sleep(1.2)
+    listed = (await client.get("/memories/dana")).json()
+    assert [m["id"] for m in listed["items"]] == [kept.json()["id"]]
+    found = (await client.get("/memories/dana/search", params={"q": "parked level"})).json()
+    assert memory_id not in [h["memory"]["id"] for h in found["hits"]]
+    assert (await client.get(f"/memories/dana/{memory_id}")).status_code == 404
+    assert (await client.get(f"/memories/dana/{memory_id}/history")).status_code == 404
+    for _ in range(50):  # the read started the sweep, in the background
+        stored = fake_sidecar.value(STORE, f"memory:dana:{memory_id}")
+        if stored is not None and stored["deleted_at"] is not None:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the expired memory was not swept")
+    deleted = [e for e in fake_sidecar.published if e["type"] == "memory.deleted"]
+    assert [e["data"]["id"] for e in deleted] == [memory_id]
+    assert (await client.get("/memories/dana")).json()["total"] == 1
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    ["2020-01-01T00:00:00+00:00", "2999-01-01T00:00:00", "soon"],
+    ids=["past", "no-time-zone", "not-a-time"],
+)
+async def test_an_expiry_must_be_a_future_time_with_a_zone(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar, expires_at: str
+) -> None:
+    body = {"kind": "episodic", "content": "x", "expires_at": expires_at}
+    response = await client.post("/memories/dana", json=body)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == "expires_at"
+    assert STORE not in fake_sidecar.data or not fake_sidecar.data[STORE]
+
+
+async def test_a_patch_sets_or_clears_the_expiry(client: httpx.AsyncClient) -> None:
+    created = await client.post("/memories/dana", json={"kind": "episodic", "content": "x"})
+    path = f"/memories/dana/{created.json()['id']}"
+    later = "2999-01-01T00:00:00+00:00"
+    assert (await client.patch(path, json={"expires_at": later})).json()["expires_at"] == (
+        "2999-01-01T00:00:00Z"
+    )
+    cleared = await client.patch(path, json={"expires_at": None})
+    assert (cleared.status_code, cleared.json()["expires_at"]) == (200, None)

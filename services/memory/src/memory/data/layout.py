@@ -140,6 +140,7 @@ class IndexEntry(BaseModel):
     kind: str
     tags: list[str] = Field(default_factory=list)
     version: int = 1  # the memory's version: lets caches reload only what changed
+    expires_at: datetime | None = None
 
     @property
     def position(self) -> Position:
@@ -153,6 +154,7 @@ def entry_for(memory: StoredMemory) -> IndexEntry:
         kind=memory.kind,
         tags=memory.tags,
         version=memory.version,
+        expires_at=memory.expires_at,
     )
 
 
@@ -171,6 +173,9 @@ class MemoryHead(BaseModel):
     #: Memories erased so far by a forget that erases page by page (0 otherwise).
     erasing: int = 0
     next_page: int = 0
+    #: The earliest ``expires_at`` of the user's memories, if any (when the next sweep is due;
+    #: memory.services.consolidation). May be earlier than the truth, never later.
+    next_expiry: datetime | None = None
     pages: list[PageRef] = Field(default_factory=list)  # oldest first
     tail: list[IndexEntry] = Field(default_factory=list)  # oldest first
 
@@ -183,6 +188,11 @@ class MemoryHead(BaseModel):
     def page_of(self, position: Position) -> int | None:
         """Index in ``pages`` of the page whose range holds ``position`` (None: not sealed)."""
         return page_of(self.pages, position)
+
+    def expiring(self, memories: Sequence[StoredMemory]) -> datetime | None:
+        """``next_expiry`` once ``memories`` are written too."""
+        times = [t for t in (self.next_expiry, *(m.expires_at for m in memories)) if t]
+        return min(times, default=None)
 
     def in_tail(self, memory_id: str) -> int | None:
         return next((i for i, e in enumerate(self.tail) if e.id == memory_id), None)

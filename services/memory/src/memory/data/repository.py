@@ -221,6 +221,7 @@ class MemoryRepository:
                     "pages": change.pages,
                     "next_page": change.next_page,
                     "tail": tail,
+                    "next_expiry": head.expiring(fresh),
                 }
             )
             ops = [self._memory_op(m, EventType.memory_created) for m in fresh]
@@ -386,6 +387,8 @@ class MemoryRepository:
         changes: Sequence[Change],
         expected_version: int,
         not_after_forget_of: datetime | None = None,
+        next_expiry: datetime | None = None,
+        swept: bool = False,
     ) -> list[StoredMemory] | None:
         """Commit a consolidation in one transaction: the new memories ``adds`` (stamped to
         follow the user's newest, as ``add`` does) and the ``changes`` of existing ones
@@ -395,7 +398,10 @@ class MemoryRepository:
 
         One attempt, no retry: raises ETagMismatch when the head is no longer at
         ``expected_version`` (the version the decision was made on) or a changed memory's
-        document moved on; the caller decides again. Raises MemoryLimitReached."""
+        document moved on; the caller decides again. Raises MemoryLimitReached.
+
+        ``swept``: the caller deleted every expired memory and ``next_expiry`` is the earliest
+        expiry of those left (else the head's is kept, or made earlier by these writes)."""
         head, etag = await self._head_for_write(user_id)
         if head.version != expected_version:
             raise ETagMismatch(f"memories of {user_id} changed since they were read")
@@ -466,6 +472,7 @@ class MemoryRepository:
             pages, next_page = sealed.pages, sealed.next_page
             remainder = {m["id"] for m in left}
             tail = [e for e in tail if e.id in remainder]
+        written = [*fresh, *(c.after for c in changes if c.after.deleted_at is None)]
         new_head = head.model_copy(
             update={
                 "version": head.version + 1,
@@ -473,6 +480,9 @@ class MemoryRepository:
                 "pages": pages,
                 "next_page": next_page,
                 "tail": tail,
+                "next_expiry": (
+                    head.model_copy(update={"next_expiry": next_expiry}) if swept else head
+                ).expiring(written),
             }
         )
         ops = [self._memory_op(m, EventType.memory_created) for m in fresh]
@@ -557,6 +567,7 @@ class MemoryRepository:
                 "version": head.version + 1,
                 "count": count,
                 "tail": tail,
+                "next_expiry": head.expiring([] if updated is None else [updated]),
                 **(
                     {"pages": change.pages, "next_page": change.next_page}
                     if change is not None else {}

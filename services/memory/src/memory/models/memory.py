@@ -3,12 +3,13 @@ bounded, ids constrained by pattern."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -62,6 +63,12 @@ def _unique(tags: list[str]) -> list[str]:
     return list(dict.fromkeys(tags))
 
 
+def _future(expires_at: datetime | None) -> datetime | None:
+    if expires_at is not None and expires_at <= datetime.now(UTC):
+        raise ValueError("expires_at must be in the future")
+    return expires_at
+
+
 class MemoryCreate(BaseModel):
     """What a client sends to create a memory."""
 
@@ -71,8 +78,14 @@ class MemoryCreate(BaseModel):
     content: Content
     tags: Tags = Field(default_factory=list)
     source: MemorySource = Field(default_factory=MemorySource)
+    expires_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the memory expires (with a time zone, in the future): from then on "
+        "it is left out of every read, and a sweep deletes it (docs/memory.md#expiry).",
+    )
 
     _dedupe_tags = field_validator("tags")(_unique)
+    _in_the_future = field_validator("expires_at")(_future)
 
 
 IdempotencyKeyValue = Annotated[
@@ -123,18 +136,22 @@ class MemoryUpdate(BaseModel):
     kind: MemoryKind | None = None
     content: Content | None = None
     tags: Tags | None = None
+    expires_at: AwareDatetime | None = Field(
+        default=None, description="A new expiry (in the future), or null to keep it forever."
+    )
 
     @field_validator("tags")
     @classmethod
     def _dedupe(cls, tags: list[str] | None) -> list[str] | None:
         return None if tags is None else _unique(tags)
 
+    _in_the_future = field_validator("expires_at")(_future)
+
     @model_validator(mode="after")
     def _something_to_change(self) -> MemoryUpdate:
-        if not self.model_fields_set or all(
-            getattr(self, name) is None for name in self.model_fields_set
-        ):
-            raise ValueError("give at least one of kind, content, tags")
+        given = self.model_fields_set
+        if "expires_at" not in given and all(getattr(self, name) is None for name in given):
+            raise ValueError("give at least one of kind, content, tags, expires_at")
         return self
 
 
@@ -193,6 +210,12 @@ class Memory(BaseModel):
     last_seen_at: datetime | None = Field(
         default=None, description="When the fact was last stated (null: at `created_at`)."
     )
+    expires_at: datetime | None = Field(
+        default=None, description="When the memory expires (null: never)."
+    )
+
+    def expired(self, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
 
 
 class StoredEmbedding(BaseModel):
@@ -269,6 +292,8 @@ class MemoryPatch(BaseModel):
     tags: list[str] | None = None
     embedding: StoredEmbedding | None = None
     attribute: str | None = None
+    expires_at: datetime | None = None
+    expiry_given: bool = False  # expires_at was given (a null clears it)
     updated_at: datetime
 
     def apply(self, memory: StoredMemory) -> StoredMemory:
@@ -279,6 +304,8 @@ class MemoryPatch(BaseModel):
             update["kind"] = self.kind
         if self.tags is not None:
             update["tags"] = self.tags
+        if self.expiry_given:
+            update["expires_at"] = self.expires_at
         if self.content is not None:
             update["content"] = self.content
             update["embedding"] = self.embedding

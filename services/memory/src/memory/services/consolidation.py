@@ -22,6 +22,7 @@ Porto (keeping Lisbon in its history) and then finds no live Lisbon to delete.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -287,12 +288,30 @@ class ConsolidationResult(BaseModel):
     decided_by: str = "rules"
 
 
-def known_memories(segments: Sequence[Segment]) -> list[Known]:
-    """The live facts and procedures of the user, from their segments, with their vectors."""
+def expiries(segments: Sequence[Segment], now: float) -> tuple[list[str], datetime | None]:
+    """The ids of the memories expired at ``now`` (POSIX seconds), and the earliest expiry of
+    the others (None: none expires)."""
+    expired: list[str] = []
+    later = math.inf
+    for segment in segments:
+        for row, at in enumerate(segment.expiry.tolist()):
+            if at <= now:
+                expired.append(segment.ids[row])
+            elif at < later:
+                later = at
+    return expired, None if later == math.inf else datetime.fromtimestamp(later, UTC)
+
+
+def known_memories(segments: Sequence[Segment], now: float | None = None) -> list[Known]:
+    """The live facts and procedures of the user, from their segments, with their vectors
+    (not those expired at ``now``, POSIX seconds)."""
     found: list[Known] = []
     for segment in segments:
+        live = segment.live(now) if now is not None else None
         for row, kind in enumerate(segment.kinds):
             if kind not in (MemoryKind.semantic, MemoryKind.procedural):
+                continue
+            if live is not None and not live[row]:
                 continue
             memory = orjson.loads(segment.blobs[row])
             content = memory["content"]
@@ -358,7 +377,12 @@ class Consolidator:
             return ConsolidationResult(applied=False)
         stored_before = await self._repository.read_stored(user_id, ids)
         head, segments = await self._reader.everything(user_id)
-        known = await self._reader.on_cpu(known_memories, segments)
+        now = datetime.now(UTC)
+        known = await self._reader.on_cpu(known_memories, segments, now.timestamp())
+        due = head.next_expiry is not None and head.next_expiry <= now
+        expired, next_expiry = expiries(segments, now.timestamp()) if due else ([], None)
+        if not request.candidates and not due:
+            return ConsolidationResult(applied=False)
         fresh = [c for c in request.candidates if str(c.memory.id) not in stored_before]
         candidates = [
             Candidate(
@@ -384,12 +408,11 @@ class Consolidator:
         if decisions is None:
             decisions = decide(candidates, known)
         targets = {d.target for d in decisions if d.target is not None} - set(ids)
-        docs = await self._repository.read_for_change(user_id, sorted(targets))
+        docs = await self._repository.read_for_change(user_id, sorted(targets | set(expired)))
         versions = {k.id: k.version for k in known}
         if any(t not in docs or docs[t][0].version != versions.get(t) for t in targets):
             raise ETagMismatch(f"memories of {user_id} changed since they were read")
         by_id = {str(c.memory.id): c for c in fresh}
-        now = datetime.now(UTC)
         adds: dict[str, StoredMemory] = {}
         working = {t: doc for t, (doc, _) in docs.items()}
         outcomes: list[Outcome] = [
@@ -421,6 +444,9 @@ class Consolidator:
                     replays.add(d.candidate.id)
                 else:
                     working[d.target] = changed(current, d.operation, c, now)
+        for memory_id in expired:  # the sweep: expired memories are deleted with the rest
+            if memory_id in working and working[memory_id] is docs[memory_id][0]:
+                working[memory_id] = changed(working[memory_id], MemoryOperation.delete, None, now)
         changes = [
             Change(before=docs[t][0], after=after, etag=docs[t][1])
             for t, after in working.items()
@@ -432,7 +458,11 @@ class Consolidator:
             changes=changes,
             expected_version=head.version,
             not_after_forget_of=request.not_after_forget_of,
+            next_expiry=next_expiry,
+            swept=due,
         )
+        if expired:
+            logger.info("swept %d expired memories of %s", len(expired), user_id)
         if added is None:
             return ConsolidationResult(applied=False)
         final: dict[str, StoredMemory | None] = {str(m.id): m for m in added}
@@ -457,7 +487,10 @@ class Consolidator:
 
 
 def changed(
-    memory: StoredMemory, operation: MemoryOperation, candidate: StoredMemory, now: datetime
+    memory: StoredMemory,
+    operation: MemoryOperation,
+    candidate: StoredMemory | None,
+    now: datetime,
 ) -> StoredMemory:
     """``memory`` after ``operation`` for ``candidate``: mentioned once more (noop), its
     content replaced and the old one kept in its history (update), or a tombstone (delete:
@@ -470,6 +503,7 @@ def changed(
                 "absorbed": [], "attribute": None, "deleted_at": now,
             }
         )  # fmt: skip
+    assert candidate is not None, "only a deletion needs no candidate"
     seen = {**bumped, "mentions": memory.mentions + 1, "last_seen_at": now}
     if operation is MemoryOperation.noop:
         return memory.model_copy(update=seen).absorbing(str(candidate.id))

@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Literal, TypeVar
@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from memory.core.exceptions import IdempotencyKeyReused, MemoryLimitReached
 from memory.core.settings import MemorySettings
 from memory.data.actors import CreateBatches, MemoryWriter
+from memory.data.layout import MemoryHead
 from memory.data.repository import MemoryRepository, PageMissing
 from memory.models.events import ConversationTurn
 from memory.models.memory import (
@@ -109,6 +110,8 @@ class MemoryRuntime:
     extractor: FactExtractor
     #: Consolidation by the configured LLM (None: the rules decide).
     planner: LLMPlanner | None = None
+    #: Sweeps of expired memories running in this process, by user.
+    sweeps: dict[str, asyncio.Task[None]] = field(default_factory=dict)
 
     def reader(
         self, repository: MemoryRepository, *, migrate: Callable[[str], Awaitable[object]]
@@ -256,7 +259,7 @@ class MemoryService:
         memory = self._new(
             user_id, memory_id=memory_id, kind=data.kind, content=data.content,
             tags=data.tags, source=data.source, embedding=embedding,
-            attribute=None if parsed is None else parsed[0],
+            attribute=None if parsed is None else parsed[0], expires_at=data.expires_at,
         )  # fmt: skip
         if data.kind is MemoryKind.semantic:
             candidate = CandidateMemory(memory=memory, value=None if parsed is None else parsed[1])
@@ -286,14 +289,19 @@ class MemoryService:
 
     async def history(self, *, user_id: str, memory_id: uuid.UUID) -> MemoryHistory | None:
         """The versions of a live memory's content, oldest first; None if there is none."""
-        memory = await self._repository.get(user_id, str(memory_id))
+        memory = await self._live(user_id, memory_id)
         if memory is None:
             return None
         return MemoryHistory(user_id=user_id, memory_id=memory.id, versions=memory.versions())
 
     async def get(self, *, user_id: str, memory_id: uuid.UUID) -> Memory | None:
-        memory = await self._repository.get(user_id, str(memory_id))
+        memory = await self._live(user_id, memory_id)
         return None if memory is None else memory.public()
+
+    async def _live(self, user_id: str, memory_id: uuid.UUID) -> StoredMemory | None:
+        """The memory, unless it is absent, deleted, another user's or expired."""
+        memory = await self._repository.get(user_id, str(memory_id))
+        return None if memory is None or memory.expired(datetime.now(UTC)) else memory
 
     async def update(
         self, *, user_id: str, memory_id: uuid.UUID, data: MemoryUpdate
@@ -301,11 +309,15 @@ class MemoryService:
         new_embedding = None
         if data.content is not None:
             (new_embedding,) = await self._embed([data.content])
+        parsed = None if data.content is None else attribute_of(data.content)
         patch = MemoryPatch(
             kind=data.kind,
             content=data.content,
             tags=data.tags,
             embedding=new_embedding,
+            attribute=None if parsed is None else parsed[0],
+            expires_at=data.expires_at,
+            expiry_given="expires_at" in data.model_fields_set,
             updated_at=datetime.now(UTC),
         )
         updated = await self._writer.update(user_id, str(memory_id), patch)
@@ -332,6 +344,7 @@ class MemoryService:
         tail from the head, then sealed pages newest first (cached segments) until the page
         is full."""
         after = None if cursor is None else decode_list_cursor(cursor)
+        now = datetime.now(UTC)
 
         def matches(position: Position, memory_kind: str, memory_tags: Sequence[str]) -> bool:
             return (
@@ -342,20 +355,25 @@ class MemoryService:
 
         for _ in range(READ_ATTEMPTS):
             head = await self._reader.head(user_id)
+            self._sweep_if_due(head, now)
             picked: list[tuple[Position, str | tuple[Segment, int]]] = []
             for entry in reversed(head.tail):
                 if len(picked) > limit:
                     break
-                if matches(entry.position, entry.kind, entry.tags):
+                current = entry.expires_at is None or entry.expires_at > now
+                if current and matches(entry.position, entry.kind, entry.tags):
                     picked.append((entry.position, entry.id))
             older = [r for r in reversed(head.pages) if after is None or r.first_position < after]
             try:
                 while len(picked) <= limit and older:
                     group, older = older[:LIST_PAGES_AT_ONCE], older[LIST_PAGES_AT_ONCE:]
                     for segment in await self._reader.page_segments(user_id, group):
+                        live = segment.live(now.timestamp())
                         for row in range(len(segment) - 1, -1, -1):
                             position = segment.positions[row]
-                            if matches(position, segment.kinds[row], segment.tags[row]):
+                            if live[row] and matches(
+                                position, segment.kinds[row], segment.tags[row]
+                            ):
                                 picked.append((position, (segment, row)))
             except PageMissing:
                 continue
@@ -388,7 +406,8 @@ class MemoryService:
             else asyncio.ensure_future(self._reader.on_cpu(lambda: embedder.embed([query])[0]))
         )  # fmt: skip
         try:
-            _, segments = await self._reader.everything(user_id)
+            head, segments = await self._reader.everything(user_id)
+            self._sweep_if_due(head, datetime.now(UTC))
             vector = None if query_vector is None else await query_vector
         finally:
             if query_vector is not None and not query_vector.done():
@@ -399,6 +418,7 @@ class MemoryService:
             k=k,
             semantic_weight=self._settings.search_semantic_weight,
             episode_weight=self._settings.search_episode_weight,
+            now=datetime.now(UTC).timestamp(),
         )
         hits = await self._reader.on_cpu(ranking, query, segments)
         mode = "keyword" if self._runtime.embedder is None else "semantic+keyword"
@@ -415,6 +435,7 @@ class MemoryService:
             self._new(
                 user_id, memory_id=self._batch_id(user_id, item), kind=item.kind,
                 content=item.content, tags=item.tags, source=item.source, embedding=embedding,
+                expires_at=item.expires_at,
             )
             for item, embedding in zip(items, embeddings, strict=True)
         ]  # fmt: skip
@@ -511,6 +532,29 @@ class MemoryService:
             return request
         return request.model_copy(update={"plan": plan, "based_on": head.version})
 
+    def _sweep_if_due(self, head: MemoryHead, now: datetime) -> None:
+        """Start the sweep of the user's expired memories (in the user's actor, in the
+        background, once per process at a time) when one is due. Reads leave expired
+        memories out meanwhile."""
+        due = head.next_expiry is not None and head.next_expiry <= now
+        sweeps = self._runtime.sweeps
+        if not due or head.user_id in sweeps:
+            return
+
+        async def sweep() -> None:
+            try:
+                await self._consolidate(head.user_id, ConsolidationRequest(candidates=[]))
+            except Exception as exc:  # the next read tries again
+                logger.warning("sweeping %s failed: %r", head.user_id, exc)
+            finally:
+                sweeps.pop(head.user_id, None)
+
+        sweeps[head.user_id] = asyncio.create_task(sweep())
+
+    async def sweep(self, *, user_id: str) -> ConsolidationResult:
+        """Delete the user's expired memories now (each announced as ``memory.deleted``)."""
+        return await self._consolidate(user_id, ConsolidationRequest(candidates=[]))
+
     async def _consolidate(
         self, user_id: str, request: ConsolidationRequest
     ) -> ConsolidationResult:
@@ -531,10 +575,11 @@ class MemoryService:
         source: MemorySource,
         embedding: StoredEmbedding | None,
         attribute: str | None = None,
+        expires_at: datetime | None = None,
     ) -> StoredMemory:
         now = datetime.now(UTC)
         return StoredMemory(
             id=memory_id, user_id=user_id, kind=kind, content=content, tags=tags,
             source=source, created_at=now, updated_at=now, version=1, embedding=embedding,
-            attribute=attribute,
+            attribute=attribute, expires_at=expires_at,
         )  # fmt: skip

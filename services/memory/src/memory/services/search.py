@@ -9,7 +9,7 @@ import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
@@ -73,6 +73,14 @@ class Segment:
     vectors: NDArray[np.float32] | None  # (n, d), rows L2-normalised; None in keyword mode
     postings: dict[str, NDArray[np.int32]]
     version: int = 0  # for a tail: the head version it was built for
+    #: Per row, when the memory expires (POSIX seconds; inf: never).
+    expiry: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+
+    def live(self, now: float) -> NDArray[np.bool_]:
+        """Per row: not expired at ``now`` (POSIX seconds)."""
+        if not len(self.expiry):
+            return np.ones(len(self.ids), dtype=bool)
+        return np.asarray(self.expiry > now, dtype=bool)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -137,6 +145,7 @@ def build_segment(
     memories) are used as they are."""
     columns: dict[str, list[Any]] = {k: [] for k in ("ids", "versions", "positions", "kinds")}
     tags: list[tuple[str, ...]] = []
+    expiry: list[float] = []
     blobs: list[bytes] = []
     stored: list[dict[str, Any] | None] = []
     postings: dict[str, list[int]] = {}
@@ -146,6 +155,8 @@ def build_segment(
         columns["versions"].append(int(memory["version"]))
         columns["positions"].append((datetime.fromisoformat(memory["created_at"]), memory_id))
         columns["kinds"].append(memory["kind"])
+        expires = memory.get("expires_at")
+        expiry.append(math.inf if not expires else datetime.fromisoformat(expires).timestamp())
         tags.append(tuple(memory.get("tags", ())))
         stored.append(memory.pop("embedding", None))
         for omitted in PAGE_OMITS:
@@ -160,8 +171,9 @@ def build_segment(
             texts = [orjson.loads(blobs[row])["content"] for row in missing]
             vectors[missing] = embedder.embed(texts)
     return Segment(
-        **columns, tags=tags, blobs=blobs, vectors=vectors, postings=index, version=version
-    )
+        **columns, tags=tags, blobs=blobs, vectors=vectors, postings=index, version=version,
+        expiry=np.asarray(expiry, dtype=np.float64),
+    )  # fmt: skip
 
 
 def refresh_tail(
@@ -261,6 +273,7 @@ def rank(
     k: int,
     semantic_weight: float,
     episode_weight: float = 1.0,
+    now: float | None = None,
 ) -> list[SearchHit]:
     """The ``k`` best memories of ``segments`` for ``query``: cosine similarity with
     ``query_vector`` (the query's embedding) blended with keyword overlap; keyword overlap
@@ -300,6 +313,11 @@ def rank(
         scores = keyword
     if episode_weight != 1.0:  # facts before the raw episodes they were distilled from
         scores = scores * np.concatenate([s.weights(episode_weight) for s in segments])
+    expired = None
+    if now is not None:  # expired memories are never found (a sweep deletes them)
+        expired = ~np.concatenate([s.live(now) for s in segments])
+        if expired.any():
+            scores = np.where(expired, -np.inf, scores)
     if k < total:
         top = np.argpartition(-scores, k - 1)[:k]
         order = top[np.lexsort((top, -scores[top]))]
@@ -307,6 +325,8 @@ def rank(
         order = np.argsort(-scores, kind="stable")
     hits = []
     for flat in order:
+        if expired is not None and expired[flat]:
+            continue
         if semantic is None and keyword[flat] == 0:
             break  # keyword mode: only memories sharing a term with the query
         at = int(np.searchsorted(starts, flat, side="right")) - 1
