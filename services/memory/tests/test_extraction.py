@@ -75,7 +75,30 @@ async def test_rules_find_what_the_user_states_about_themselves(
         ("I no longer like coffee", [
             ("I no longer like coffee", "preference:coffee", "likes", True),
         ]),
-        ("My name isn't Dan, it's Dana.", [("My name isn't Dan", "name", "Dan", True)]),
+        ("My name isn't Dan, it's Dana.", [
+            ("My name isn't Dan", "name", "Dan", True),
+            ("The user's name is Dana.", "name", "Dana", False),
+        ]),
+        ("hi! I'm Wren, I work as a vet in a small practice in Galway", [
+            ("The user's name is Wren.", "name", "Wren", False),
+            ("The user works as a vet.", "occupation", "vet", False),
+        ]),
+        ("I'm a data analyst at Mercer Health now", [
+            ("The user works as a data analyst.", "occupation", "data analyst", False),
+            ("The user works at Mercer Health.", "employer", "Mercer Health", False),
+        ]),
+        ("moved down to Bristol last month. boxes everywhere", [
+            ("The user lives in Bristol.", "home", "Bristol", False),
+        ]),
+        ("I hate mushrooms, always have, I like them now", [
+            ("The user dislikes mushrooms.", "preference:mushrooms", "dislikes", False),
+        ]),
+        ("Jules and I split up", [("Jules and I split up", "partner", "Jules", True)]),
+        ("ok so forget the shellfish thing", [("Shellfish.", None, None, True)]),
+        ("Spirited Away is my all-time favourite movie", [
+            ("The user's favourite movie is Spirited Away.", "favourite:film", "Spirited Away",
+             False),
+        ]),
         ("forget that my sister visits on Sundays", [
             ("My sister visits on Sundays.", None, None, True),
         ]),

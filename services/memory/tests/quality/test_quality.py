@@ -23,7 +23,7 @@ from memory.services.facts import normalise
 from sidecar.testing import FakeDaprSidecar, asgi_client, attach_fake_sidecar
 
 from .conversations import CONVERSATIONS, Conversation  # noqa: TID252
-from .heldout import HELDOUT  # noqa: TID252
+from .heldout import HELDOUT, HELDOUT2, HELDOUT3  # noqa: TID252
 
 #: The targets of the issue that introduced consolidation (issue 12), offline path.
 TARGETS = {"recall": 0.95, "precision": 0.9, "duplicates": 0.0, "stale": 0.0, "hit@1": 0.9}
@@ -164,13 +164,27 @@ async def test_the_offline_path_meets_the_quality_targets(client: httpx.AsyncCli
     assert not failed, (failed, total.misses)
 
 
-#: Floors for the held-out set (its figures on introduction, docs/memory-quality.md): the
-#: offline rules read only the phrasings they know, so recall is low; what they do store must
-#: stay right, never duplicated.
-HELDOUT_FLOORS = {"precision": 0.0, "duplicates": 0.0}
+#: Floors for the held-out sets, a little under their figures (docs/memory-quality.md): the
+#: offline rules read only the phrasings they know, so recall is far from the targets on text
+#: they were not written for; these catch a regression, and what is stored is never
+#: duplicated.
+HELDOUT_FLOORS = {
+    "first": {"recall": 0.85, "precision": 0.85},
+    "second": {"recall": 0.55, "precision": 0.65},
+    "third": {"recall": 0.33, "precision": 0.55},
+}
 
 
-async def test_the_held_out_conversations(client: httpx.AsyncClient) -> None:
-    metrics, total = await run_suite(client, HELDOUT)
-    assert metrics["duplicates"] <= HELDOUT_FLOORS["duplicates"], total.misses
-    assert metrics["precision"] >= HELDOUT_FLOORS["precision"], total.misses
+@pytest.mark.parametrize(
+    ("name", "conversations"),
+    [("first", HELDOUT), ("second", HELDOUT2), ("third", HELDOUT3)],
+)
+async def test_the_held_out_conversations(
+    client: httpx.AsyncClient, name: str, conversations: list[Conversation]
+) -> None:
+    metrics, total = await run_suite(client, conversations)
+    assert metrics["duplicates"] == 0, total.misses
+    low = {
+        m: round(metrics[m], 3) for m, floor in HELDOUT_FLOORS[name].items() if metrics[m] < floor
+    }
+    assert not low, (low, total.misses)

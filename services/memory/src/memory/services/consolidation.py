@@ -215,6 +215,10 @@ def _retracted(candidate: Candidate, live: Iterable[Known]) -> list[Known]:
     exact = [k for k in facts if normalise(k.content) == wanted]
     if exact:
         return exact[:1]
+    named = terms(candidate.content)  # "forget the shellfish thing": the fact that says it
+    holding = [k for k in facts if named and named <= terms(k.content)]
+    if len(holding) == 1:
+        return holding
     scored = [(similarity(candidate.vector, k.vector), k) for k in facts]
     best = max(
         ((s, k) for s, k in scored if s is not None and s >= RETRACT_SIMILARITY),

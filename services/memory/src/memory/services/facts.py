@@ -26,9 +26,10 @@ from dataclasses import dataclass
 #: A clause ends at a sentence mark, at ", and" / ", but", at "and I" / "but ...", or before
 #: a trailing circumstance ("with my wife", "since 2019", "for the NHS", "as an engineer").
 _END = (
-    r"(?=[.!?;]|,\s*(?:and|but|i|i'm|it's|so|like|as|which|who|because)\b|\s+and\s+i\b"
-    r"|\s+but\b|\s+like\s+i\b|\s+(?:with|since|for|because|as|from|until)\b"
-    r"|\s+(?:now|still|again|any ?more)\b|$)"
+    # a comma, unless one capitalised word ends the clause ("Berlin, Germany.")
+    r"(?=[.!?;]|,(?!\s*(?-i:[A-Z])[\w'\-]*\s*(?:[.!?;]|$))|\s+[-\u2013(]|\s+and\s+i\b"
+    r"|\s+but\b|\s+like\s+i\b|\s+(?:with|since|for|because|as|from|until|so|where|which"
+    r"|who|though|btw|lol|if)\b|\s+(?:now|still|again|any ?more)\b|$)"
 )
 #: Words of time that say *when* a value holds, not what it is: "I live in Porto now".
 _WHEN = re.compile(
@@ -37,7 +38,11 @@ _WHEN = re.compile(
     r"|in (?:the )?(?:spring|summer|autumn|fall|winter)|remember|right|you know|ok|okay)$",
     re.I,
 )
-_LEADING = re.compile(r"^(?:now|currently|actually|really)\s+", re.I)
+_LEADING = re.compile(
+    r"^(?:now|currently|actually|really|probably|definitely|honestly|basically)\s+", re.I
+)
+#: Words for one thing, folded in attribute keys ("favourite movie" is "favourite film").
+_SYNONYMS = {"movie": "film", "color": "colour", "tune": "song", "telly": "tv"}
 
 
 @dataclass(frozen=True)
@@ -97,71 +102,179 @@ def attribute_of(content: str) -> tuple[str, str] | None:
             return attribute, value or ""
         if attribute == "preference":
             value = (value or "").casefold()
-        return f"{attribute}:{normalise(key)}", value or key
+        folded = " ".join(_SYNONYMS.get(w, w) for w in normalise(key).split())
+        return f"{attribute}:{folded}", value or key
     return None
 
 
 # -- the rules --------------------------------------------------------------------------------
 _V = r"([^.!?;]{2,60}?)"  # a value: up to the end of the clause (_END)
-_POSITIVE: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\bmy name is ([A-Za-z][\w'\- ]{0,40}?)" + _END, re.I), "The user's name is {0}."),
+#: A name as people write theirs: one capitalised word (case-sensitive inside re.I patterns).
+_NAME = r"((?-i:[A-Z])[\w'\-]{1,30})\b"
+#: An organisation: starts with a capital, runs to the end of the clause.
+_ORG = r"((?-i:[A-Z0-9])[^.!?;]{0,60}?)"
+#: A job: lower-case words, not running into "at/for/in/on ..." (where the employer follows).
+_JOB = r"((?:(?!\s(?:at|for|in|on|with)\s)[a-z \-]){2,40}?)"
+_ADVERB = r"(?:now |currently |still |actually |really |also |just |finally |recently )?"
+#: (pattern, templates): each template is formatted with the pattern's groups and left out
+#: when a group it needs did not match ("I work as a nurse (at the Royal Free)").
+_POSITIVE: list[tuple[re.Pattern[str], tuple[str, ...]]] = [
     (
-        re.compile(r"\bcall me ([A-Za-z][\w'\-]{0,30})" + _END, re.I),
-        "The user likes to be called {0}.",
+        re.compile(r"\bmy name is ([A-Za-z][\w'\- ]{0,40}?)" + _END, re.I),
+        ("The user's name is {0}.",),
     ),
-    (re.compile(r"\bi(?:'m| am) (\d{1,3}) years old\b", re.I), "The user is {0} years old."),
-    (re.compile(r"\bi(?: just)? turned (\d{1,3})\b", re.I), "The user is {0} years old."),
-    (
-        re.compile(r"\bi (?:now |currently |still |actually )?live in " + _V + _END, re.I),
-        "The user lives in {0}.",
-    ),
-    (
+    (re.compile(r"\bname's " + _NAME, re.I), ("The user's name is {0}.",)),
+    (  # "hi, I'm Kat", "hey, quick one - I'm Felix btw"
         re.compile(
-            r"\bi(?:'ve| have)? (?:just |recently |finally )?(?:moved|relocated) "
-            r"(?:(?:away )?from [^.!?;]{2,60}? )?to " + _V + _END,
+            r"\b(?:hi|hey|hello|hiya)\b[!,]?[^.!?]{0,25}?\bi(?:'m| am) "
+            + _NAME
+            + r"(?!\s+(?-i:[A-Z]))",
             re.I,
         ),
-        "The user lives in {0}.",
+        ("The user's name is {0}.",),
     ),
-    (re.compile(r"\bi(?:'m| am) from " + _V + _END, re.I), "The user is from {0}."),
     (
-        re.compile(r"\bi (?:now |currently |still |actually )?work (?:at|for) " + _V + _END, re.I),
-        "The user works at {0}.",
+        re.compile(r"(?:^|[.!?]\s+|\b(?:hi|hey|hello)[,!]?\s+)" + _NAME + r" here\b", re.I),
+        ("The user's name is {0}.",),
     ),
+    (re.compile(r"\bmy name\b[^.!?]{0,40}?\bit's " + _NAME, re.I), ("The user's name is {0}.",)),
+    (  # a correction: "It's Aoife, not Alice!"
+        re.compile(r"\bit's " + _NAME + r",? not (?-i:[A-Z])", re.I),
+        ("The user's name is {0}.",),
+    ),
+    (  # "Hi, myself Dev, based in ..."
+        re.compile(r"(?:^|\b(?:hi|hey|hello)[,!]?\s+)myself " + _NAME, re.I),
+        ("The user's name is {0}.",),
+    ),
+    (re.compile(r"\bcall me " + _NAME, re.I), ("The user likes to be called {0}.",)),
     (
         re.compile(
-            r"\bi(?:'ve| have)? (?:just |recently )?(?:started working|began working"
-            r"|got a (?:new )?job|started a (?:new )?job|took a (?:new )?job) (?:at|for|with) "
+            r"\bi(?:'m| am) (\d{1,3})(?:\s+(?:years|yrs)(?: old)?|\s*yo)?"
+            r"(?=\s*(?:[,.!?;]|and\b|$)|\s+(?:years|yrs)\b)",
+            re.I,
+        ),
+        ("The user is {0} years old.",),
+    ),
+    (re.compile(r"\bi(?: just)? turned (\d{1,3})\b", re.I), ("The user is {0} years old.",)),
+    (
+        re.compile(
+            r"\bi(?:'ve| have)? (?:been )?"
+            + _ADVERB
+            + r"(?:live|lived|living) (?:up |down |over |out )?in "
             + _V
             + _END,
             re.I,
         ),
-        "The user works at {0}.",
-    ),
-    (
-        re.compile(r"\bi (?:now |currently |still |actually )?work as (?:an? )?" + _V + _END, re.I),
-        "The user works as {0:a}.",
+        ("The user lives in {0}.",),
     ),
     (
         re.compile(
-            r"\bmy (?:wife|husband|partner|girlfriend|boyfriend|fianc[ée]e?)(?:'s name)? is "
-            r"(?:called |named )?((?-i:[A-Z])[\w'\-]{1,30})\b",
+            # "I'm based in Hyderabad", and in an introduction: "I'm Olivia, 34, living in ..."
+            r"(?:\bi(?:'m| am) " + _ADVERB + r"|(?:^|[,;]\s*|\bi(?:'m| am)\b[^.!?;]{0,30}?,\s*))"
+            r"(?:living|based|settled|staying) in " + _V + _END,
             re.I,
         ),
-        "The user's partner is {0}.",
+        ("The user lives in {0}.",),
     ),
     (
-        # not "a bit tired", "a little late", "a big fan of ..." (a liking, not a kind)
+        re.compile(
+            r"(?:^|\b(?:i|we)\b[^.!?;]{0,30}?)\b(?:moved|relocated|shifted) "
+            r"(?:down |up |over |back |out )?(?:(?:away )?from [^.!?;]{2,60}? )?"
+            r"(?:to|into (?:a|an|my|our|the) [a-z ]{1,30}? in) " + _V + _END,
+            re.I,
+        ),
+        ("The user lives in {0}.",),
+    ),
+    (
+        re.compile(r"\bi(?:'m| am) (?:originally )?from " + _V + _END, re.I),
+        ("The user is from {0}.",),
+    ),
+    (
+        re.compile(r"\bi " + _ADVERB + r"work (?:at|for) " + _V + _END, re.I),
+        ("The user works at {0}.",),
+    ),
+    (
+        re.compile(
+            r"\bi(?:'ve| have)? " + _ADVERB + r"(?:started working|began working"
+            r"|got a (?:new )?job|started a (?:new )?job|took a (?:new )?job|joined)"
+            r" (?:at|for|with)? ?" + _ORG + _END,
+            re.I,
+        ),
+        ("The user works at {0}.",),
+    ),
+    (
+        re.compile(
+            r"\bi(?:'m| am)? "
+            + _ADVERB
+            + r"work(?:ing)? as an? "
+            + _JOB
+            + r"(?: (?:at|for) "
+            + _ORG
+            + ")?"
+            r"(?=\s+(?:in|on|at|with)\b|" + _END[3:],
+            re.I,
+        ),
+        ("The user works as {0:a}.", "The user works at {1}."),
+    ),
+    (  # "I'm a line cook at Osteria Lupo", "started last Monday as a developer at Brightwave"
+        re.compile(
+            r"\b(?:i(?:'m| am) "
+            + _ADVERB
+            + r"|(?:started|began|joined)\b[^.!?;]{0,30}?\bas )an? "
+            + _JOB
+            + r" (?:at|for|with) "
+            + _ORG
+            + _END,
+            re.I,
+        ),
+        ("The user works as {0:a}.", "The user works at {1}."),
+    ),
+    (  # "I am a chef at a small restaurant", "I'm a nurse in Leeds": a job, where the
+        # employer (if any) is not a name
+        re.compile(
+            r"\bi(?:'m| am) "
+            + _ADVERB
+            + r"an? "
+            + _JOB
+            + r"(?= (?:at|for|with) (?:a|an|the|my) | in (?-i:[A-Z]))",
+            re.I,
+        ),
+        ("The user works as {0:a}.",),
+    ),
+    (
+        re.compile(
+            r"\bmy (?:wife|husband|partner|girlfriend|boyfriend|fianc[ée]e?)(?:'s name)?"
+            r"(?: is(?: called| named)?|,)? " + _NAME,
+            re.I,
+        ),
+        ("The user's partner is {0}.",),
+    ),
+    (
+        # not "a bit tired", "a little late", "a big fan of ..." (a liking, not a kind), nor a
+        # job at a place (above)
         re.compile(
             r"\bi(?:'m| am) an? (?!(?:bit|little|lot|tad|few|couple|big fan|huge fan|fan)\b)"
-            r"([a-z][a-z \-]{2,40}?)" + _END,
+            + _JOB
+            + r"(?!\s(?:at|for|with)\s|\sin\s(?-i:[A-Z]))"
+            + _END,
             re.I,
         ),
-        "The user is a {0}.",
+        ("The user is a {0}.",),
     ),
     (
-        re.compile(r"\bmy favou?rite ([a-z ]{2,30}?) is (?:now )?([^.!?;]{1,60}?)" + _END, re.I),
-        "The user's favourite {0} is {1}.",
+        re.compile(
+            r"\bmy (?:all-time )?favou?rite ([a-z ]{2,30}?) is (?:now )?([^.!?;]{1,60}?)" + _END,
+            re.I,
+        ),
+        ("The user's favourite {0} is {1}.",),
+    ),
+    (  # "blue is my favourite colour now"
+        re.compile(
+            r"(?:^|[.!?,]\s*|\bso\s+)([\w' ]{1,40}?) is my (?:all-time )?favou?rite "
+            r"([a-z]{2,20})\b",
+            re.I,
+        ),
+        ("The user's favourite {1} is {0}.",),
     ),
     (
         re.compile(
@@ -169,22 +282,33 @@ _POSITIVE: list[tuple[re.Pattern[str], str]] = [
             r"(?:like|love|enjoy|prefer) ([^.!?;]{2,80}?)" + _END,
             re.I,
         ),
-        "The user likes {0}.",
+        ("The user likes {0}.",),
     ),
     (
         re.compile(
-            r"\bi (?:really )?(?:dislike|hate|can't stand|don't like|do not like) "
+            r"\bi (?:really )?(?:dislike|hate|can't stand|cannot stand|don't like|do not like) "
             r"([^.!?;]{2,80}?)" + _END,
             re.I,
         ),
-        "The user dislikes {0}.",
+        ("The user dislikes {0}.",),
     ),
-    (re.compile(r"\bi(?:'m| am) allergic to " + _V + _END, re.I), "The user is allergic to {0}."),
+    (
+        re.compile(r"\bi(?:'m| am) (?:severely |very )?allergic to " + _V + _END, re.I),
+        ("The user is allergic to {0}.",),
+    ),
 ]
+#: Values that name nothing by themselves: a fact with one is left out ("I like them now").
+_PRONOUNS = frozenset(
+    ["it", "them", "that", "this", "those", "these", "him", "her", "he", "she", "they", "you"]
+)
 #: "remember (that) ...": the user's words, read by the rules above first.
 _REMEMBER = re.compile(r"\bremember(?: that|:)? ([^?]{3,300}?)(?=[.!]|$)", re.I)
 #: "forget (that) ...": what follows, read by the rules above, is what to delete.
 _FORGET = re.compile(r"\bforget (?:that |about )?([^.!?;]{3,200})", re.I)
+#: "forget the shellfish thing": the words to look for.
+_FORGET_THING = re.compile(
+    r"\bforget (?:about )?the ([a-z][a-z \-]{1,30}?) (?:thing|stuff|bit)\b", re.I
+)
 #: "forget my name / address / job ...": the attribute alone.
 _FORGET_ATTRIBUTE = re.compile(
     r"\bforget my (name|nickname|age|address|home|job|employer|occupation|partner)\b", re.I
@@ -196,6 +320,14 @@ _NAMED_ATTRIBUTES = {
 #: Statements that an attribute's value no longer holds: (pattern, attribute); the value is
 #: the group, when the pattern has one.
 _NO_LONGER: list[tuple[re.Pattern[str], str]] = [
+    (
+        re.compile(
+            r"\b(?:(?-i:([A-Z][\w'\-]+)) and i|we|i)(?: have| 've|'ve)? (?:just )?"
+            r"(?:split up|broke up|separated|got divorced|divorced)\b",
+            re.I,
+        ),
+        "partner",
+    ),
     (re.compile(r"\bi (?:don't|do not|no longer) live in " + _V + _END, re.I), "home"),
     (re.compile(r"\bi(?:'m| am) (?:not|no longer) living in " + _V + _END, re.I), "home"),
     (
@@ -266,7 +398,10 @@ class RuleFactExtractor:
         rules for facts do not read the negative forms of ``_NO_LONGER``)."""
         found: list[Fact] = []
         masked = user_text
-        for match in _FORGET.finditer(user_text):
+        for match in _FORGET_THING.finditer(user_text):
+            found.append(Fact(_sentence(match.group(1)), retract=True))
+            masked = masked.replace(match.group(0), " . ")
+        for match in _FORGET.finditer(masked):
             inner = match.group(1)
             stated = self._stated(inner)
             if stated:
@@ -299,14 +434,16 @@ class RuleFactExtractor:
             stated = self._stated(inner) if not _REMEMBER.search(inner) else []
             found += stated or [canonical_fact(_sentence(inner))]
             text = text.replace(match.group(0), " . ")
-        for pattern, template in _POSITIVE:
+        for pattern, templates in _POSITIVE:
             for match in pattern.finditer(text):
-                groups = [_clean(g) for g in match.groups()]
-                if not all(groups):
-                    continue
-                fact = canonical_fact(template.format(*map(Value, groups)))
-                if fact not in found:
-                    found.append(fact)
+                groups = [Value(_clean(g or "")) for g in match.groups()]
+                for template in templates:
+                    needed = [int(n) for n in re.findall(r"\{(\d)", template)]
+                    if any(not groups[n] or groups[n].casefold() in _PRONOUNS for n in needed):
+                        continue
+                    fact = canonical_fact(template.format(*groups))
+                    if fact not in found:
+                        found.append(fact)
         return found
 
 
