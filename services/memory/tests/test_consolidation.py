@@ -18,9 +18,17 @@ STORE = "memory-state"
 
 
 async def say(
-    client: httpx.AsyncClient, make_turn_event: TurnEvent, text: str, turn: str, user: str = "dana"
+    client: httpx.AsyncClient,
+    make_turn_event: TurnEvent,
+    text: str,
+    turn: str,
+    user: str = "dana",
+    at: datetime | None = None,
 ) -> None:
-    event = make_turn_event(user_id=user, turn_id=turn, user_text=text, tools_used=[])
+    said = (at or datetime.now(UTC)).isoformat()
+    event = make_turn_event(
+        user_id=user, turn_id=turn, user_text=text, tools_used=[], completed_at=said
+    )
     response = await client.post(
         "/events/conversation-turns",
         json=event,
@@ -86,6 +94,21 @@ async def test_a_retraction_by_text_deletes_the_most_similar_fact(
     await say(client, make_turn_event, "I like jazz.", "t2")
     await say(client, make_turn_event, "Forget that my sister visits on Sundays", "t3")
     assert sorted(await facts(client)) == ["The user likes jazz."]
+
+
+async def test_a_late_older_turn_does_not_undo_a_newer_one(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    """Turns can arrive out of order (a redelivery, two replicas): what was said last holds."""
+    ten = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    await say(client, make_turn_event, "I moved to Porto.", "t2", at=ten + timedelta(minutes=5))
+    await say(client, make_turn_event, "I live in Lisbon. I like tea.", "t1", at=ten)
+    await say(client, make_turn_event, "I don't live in Porto", "t0", at=ten - timedelta(days=1))
+    known = await facts(client)
+    assert sorted(known) == ["The user likes tea.", "The user lives in Porto."]
+    assert known["The user lives in Porto."]["version"] == 1
+    await say(client, make_turn_event, "I live in Braga now.", "t3", at=ten + timedelta(hours=1))
+    assert "The user lives in Braga." in await facts(client)
 
 
 async def test_a_redelivered_turn_counts_once(

@@ -70,6 +70,8 @@ class Known:
     value: str | None
     vector: NDArray[np.float32] | None
     version: int = 0
+    #: When its current value was stated (its ``last_seen_at``, else ``created_at``).
+    stated_at: datetime | None = None
 
 
 @dataclass
@@ -84,6 +86,17 @@ class Candidate:
     value: str | None = None
     retract: bool = False
     vector: NDArray[np.float32] | None = None
+    #: When the user said it (the turn's time; None: now).
+    said_at: datetime | None = None
+
+    def said_before(self, known: Known) -> bool:
+        """Whether this was said before ``known``'s current value was: a late delivery of
+        an older turn, which must not undo what a newer one stated."""
+        return (
+            self.said_at is not None
+            and known.stated_at is not None
+            and self.said_at < known.stated_at
+        )
 
 
 @dataclass
@@ -145,12 +158,16 @@ def decide(candidates: Sequence[Candidate], known: Sequence[Known]) -> list[Deci
             continue
         if candidate.retract:
             for target in _retracted(candidate, live.values()):
+                if candidate.said_before(target):
+                    continue
                 decisions.append(
                     Decision(MemoryOperation.delete, candidate, target.id, reason="retracted")
                 )
                 live.pop(target.id)
             continue
         decision = _decide_fact(candidate, live)
+        if decision is None:
+            continue
         decisions.append(decision)
         if decision.operation is MemoryOperation.add:
             live[candidate.id] = _as_known(candidate)
@@ -169,7 +186,9 @@ def decide(candidates: Sequence[Candidate], known: Sequence[Known]) -> list[Deci
     return decisions
 
 
-def _decide_fact(candidate: Candidate, live: dict[str, Known]) -> Decision:
+def _decide_fact(candidate: Candidate, live: dict[str, Known]) -> Decision | None:
+    """The decision for a fact or procedure; None when it was said before the value that
+    replaced it (nothing changes)."""
     same_kind = [k for k in live.values() if k.kind is candidate.kind]
     wanted = normalise(candidate.content)
     for k in same_kind:
@@ -183,6 +202,8 @@ def _decide_fact(candidate: Candidate, live: dict[str, Known]) -> Decision:
                     # "Berlin" → "Berlin, Germany", "Lee" → "Lee Min": said more precisely
                     return Decision(MemoryOperation.update, candidate, k.id, reason="more precise")
                 return Decision(MemoryOperation.noop, candidate, k.id, reason="the same value")
+        if holders and candidate.said_before(holders[0]):
+            return None
         if holders:
             return Decision(
                 MemoryOperation.update,
@@ -248,6 +269,9 @@ class CandidateMemory(BaseModel):
     memory: StoredMemory
     value: str | None = None
     retract: bool = False
+    said_at: datetime | None = Field(
+        default=None, description="When the user said it (a turn's time; null: now)."
+    )
 
 
 class PlannedOperation(BaseModel):
@@ -330,6 +354,9 @@ def known_memories(segments: Sequence[Segment], now: float | None = None) -> lis
                     value=parsed[1] if parsed and parsed[0] == attribute else None,
                     vector=None if segment.vectors is None else segment.vectors[row],
                     version=segment.versions[row],
+                    stated_at=datetime.fromisoformat(
+                        memory.get("last_seen_at") or memory["created_at"]
+                    ),
                 )
             )
     return found
@@ -397,6 +424,7 @@ class Consolidator:
                 value=c.value,
                 retract=c.retract,
                 vector=candidate_vector(c.memory.embedding, self._embedder),
+                said_at=c.said_at,
             )
             for c in fresh
         ]
@@ -431,7 +459,10 @@ class Consolidator:
         ]
         replays: set[str] = set()
         for d in decisions:
-            c = by_id[d.candidate.id].memory
+            requested = by_id[d.candidate.id]
+            c = requested.memory
+            if requested.said_at is not None:  # the value holds from when it was said
+                c = c.model_copy(update={"last_seen_at": requested.said_at})
             if d.operation is MemoryOperation.add:
                 adds[d.candidate.id] = c
             elif d.target in adds:  # a memory this same request adds: change what is added
@@ -508,7 +539,9 @@ def changed(
             }
         )  # fmt: skip
     assert candidate is not None, "only a deletion needs no candidate"
-    seen = {**bumped, "mentions": memory.mentions + 1, "last_seen_at": now}
+    said = candidate.last_seen_at or now
+    last = max(said, memory.last_seen_at) if memory.last_seen_at else said
+    seen = {**bumped, "mentions": memory.mentions + 1, "last_seen_at": last}
     if operation is MemoryOperation.noop:
         return memory.model_copy(update=seen).absorbing(str(candidate.id))
     new = memory.model_copy(
@@ -549,6 +582,8 @@ def planned(
             return None
         if candidate.kind is MemoryKind.episodic and op.operation is not MemoryOperation.add:
             return None
+        if candidate.retract and op.operation in (MemoryOperation.add, MemoryOperation.update):
+            return None  # a retraction is never stored
         decisions.append(Decision(op.operation, candidate, op.target, reason="planned"))
         covered.add(candidate.id)
     for candidate in candidates:

@@ -121,6 +121,7 @@ class LLMPlanner:
                 id=str(c.memory.id), kind=c.memory.kind, content=c.memory.content,
                 attribute=c.memory.attribute, value=c.value, retract=c.retract,
                 vector=candidate_vector(c.memory.embedding, self._embedder),
+                said_at=c.said_at,
             )
             for _, c in facts
         ]  # fmt: skip
