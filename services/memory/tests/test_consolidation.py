@@ -227,3 +227,19 @@ async def test_a_patch_sets_or_clears_the_expiry(client: httpx.AsyncClient) -> N
     )
     cleared = await client.patch(path, json={"expires_at": None})
     assert (cleared.status_code, cleared.json()["expires_at"]) == (200, None)
+
+
+async def test_a_fact_the_turn_remembered_already_is_counted_once(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    """The agent's `remember` tool stores the fact during the turn; the turn's own fact is
+    the same statement, not a second mention."""
+    source = {"type": "conversation", "session_id": "session-1", "turn_id": "t1"}
+    body = {"kind": "semantic", "content": "I sail on weekends", "source": source}
+    stored = await client.post("/memories/dana", json=body)
+    published = len(fake_sidecar.published)
+    await say(client, make_turn_event, "Remember that I sail on weekends", "t1")
+    (fact,) = (await facts(client)).values()
+    assert (fact["id"], fact["mentions"], fact["version"]) == (stored.json()["id"], 1, 1)
+    types = [e["type"] for e in fake_sidecar.published[published:]]
+    assert "memory.updated" not in types

@@ -475,7 +475,12 @@ class Consolidator:
                     )  # fmt: skip
             elif d.target is not None:
                 current = working[d.target]
-                if d.candidate.id in current.absorbed:  # counted by an earlier request
+                same_turn = (
+                    d.operation is MemoryOperation.noop
+                    and c.source.turn_id is not None
+                    and current.source.turn_id == c.source.turn_id
+                )  # the turn's `remember` stored it already: one statement, counted once
+                if d.candidate.id in current.absorbed or same_turn:
                     replays.add(d.candidate.id)
                 else:
                     working[d.target] = changed(current, d.operation, c, now)
