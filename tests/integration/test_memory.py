@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -262,4 +262,94 @@ def test_a_poison_event_goes_to_the_dead_letter_topic_and_changes_nothing(stack:
     )
     assert len(dead) == 1
     with via_chat(stack) as memory:
+        assert memory.get(f"/memories/{user}").json()["total"] == 0
+
+
+def facts_of(memory: httpx.Client, user: str) -> dict[str, dict[str, Any]]:
+    page = memory.get(f"/memories/{user}", params={"kind": "semantic", "limit": 200}).json()
+    return {m["content"]: m for m in page["items"]}
+
+
+def test_facts_stay_true_across_turns_on_both_replicas(stack: Stack) -> None:
+    """Consolidation through the real subscription and the user's actor (on whichever memory
+    replica holds it): a move updates the home, keeping the old value in its history (read
+    through chat as well), a retraction deletes, and each change is announced."""
+    user = new_user()
+    said = datetime.now(UTC)
+    steps = [
+        ("My name is Dana and I live in Lisbon.",
+         {"The user's name is Dana.", "The user lives in Lisbon."}),
+        ("I moved to Porto.", {"The user's name is Dana.", "The user lives in Porto."}),
+        ("Please forget that my name is Dana.", {"The user lives in Porto."}),
+    ]  # fmt: skip
+    with via_chat(stack) as memory:
+        for i, (text, expected) in enumerate(steps):
+            data = {**turn_event(user, f"turn-{uuid.uuid4().hex[:8]}", text),
+                    "completed_at": (said + timedelta(seconds=i)).isoformat()}  # fmt: skip
+            publish_turn(stack, data)
+            eventually(lambda e=expected: set(facts_of(memory, user)) == e, what=text)  # type: ignore[misc]
+        home = facts_of(memory, user)["The user lives in Porto."]
+    history = httpx.get(
+        f"{stack.app_url(stack.ports.chat)}/users/{user}/memories/{home['id']}/history",
+        timeout=10,
+    ).json()
+    assert [(v["operation"], v["content"]) for v in history["versions"]] == [
+        ("add", "The user lives in Lisbon."),
+        ("update", "The user lives in Porto."),
+    ]
+
+    def announced() -> list[tuple[str, int]] | None:
+        events = [
+            e for e in stack.topic_events("memory-events")
+            if isinstance(e.get("data"), dict) and e["data"].get("user_id") == user
+        ]  # fmt: skip
+        if not any(e["type"] == "memory.deleted" for e in events):
+            return None
+        mine = [e for e in events if e["data"].get("id") == home["id"]]
+        return sorted((e["type"], e["data"]["version"]) for e in mine)
+
+    assert eventually(announced, what="the changes announced") == [
+        ("memory.created", 1),
+        ("memory.updated", 2),
+    ]
+
+
+def test_one_fact_from_concurrent_turns_is_stored_once(stack: Stack) -> None:
+    """Six turns saying the same thing at once, delivered to both memory replicas: one fact,
+    six mentions (the user's actor serializes the consolidations)."""
+    user = new_user()
+    for _ in range(6):
+        publish_turn(stack, turn_event(user, f"turn-{uuid.uuid4().hex[:8]}", "I live in Porto."))
+    with via_chat(stack) as memory:
+        fact = eventually(
+            lambda: (
+                (f := facts_of(memory, user).get("The user lives in Porto."))
+                and f["mentions"] == 6
+                and f
+            ),
+            what="six mentions of one fact",
+        )
+        assert list(facts_of(memory, user)) == ["The user lives in Porto."]
+        episodes = memory.get(f"/memories/{user}", params={"kind": "episodic"}).json()
+    assert fact["version"] == 6
+    assert len(episodes["items"]) == 6
+
+
+def test_an_expired_memory_is_swept_through_the_actor(stack: Stack) -> None:
+    user = new_user()
+    expires = (datetime.now(UTC) + timedelta(seconds=2)).isoformat()
+    with via_chat(stack) as memory:
+        created = memory.post(
+            f"/memories/{user}",
+            json={"kind": "episodic", "content": "Parked on level 3", "expires_at": expires},
+        )
+        assert created.status_code == 201, created.text
+        memory_id = created.json()["id"]
+        time.sleep(2.5)
+        assert memory.get(f"/memories/{user}").json()["items"] == []  # and starts the sweep
+        assert memory.get(f"/memories/{user}/{memory_id}").status_code == 404
+        eventually(
+            lambda: memory_events(stack, type="memory.deleted", subject=memory_id),
+            what="the sweep's memory.deleted",
+        )
         assert memory.get(f"/memories/{user}").json()["total"] == 0

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -330,13 +330,23 @@ def expiries(segments: Sequence[Segment], now: float) -> tuple[list[str], dateti
     return expired, None if later == math.inf else datetime.fromtimestamp(later, UTC)
 
 
-def known_memories(segments: Sequence[Segment], now: float | None = None) -> list[Known]:
+def known_memories(
+    segments: Sequence[Segment],
+    now: float | None = None,
+    candidates: Sequence[Candidate] | None = None,
+) -> list[Known]:
     """The live facts and procedures of the user, from their segments, with their vectors
-    (not those expired at ``now``, POSIX seconds)."""
+    (not those expired at ``now``, POSIX seconds). With ``candidates``, only the memories
+    that can bear on them: a cosine similarity of at least ``RETRACT_SIMILARITY`` (the lowest
+    any rule uses) with one of them, the same attribute, or every term of a retraction given
+    as text; so a user's 10,000 memories cost a matrix product, not 10,000 parses."""
     found: list[Known] = []
+    wanted = None if candidates is None else _relevance(candidates)
     for segment in segments:
         live = segment.live(now) if now is not None else None
-        for row, kind in enumerate(segment.kinds):
+        rows = range(len(segment)) if wanted is None else wanted(segment)
+        for row in rows:
+            kind = segment.kinds[row]
             if kind not in (MemoryKind.semantic, MemoryKind.procedural):
                 continue
             if live is not None and not live[row]:
@@ -360,6 +370,36 @@ def known_memories(segments: Sequence[Segment], now: float | None = None) -> lis
                 )
             )
     return found
+
+
+def _relevance(candidates: Sequence[Candidate]) -> Callable[[Segment], list[int]] | None:
+    """Which rows of a segment can bear on ``candidates`` (see ``known_memories``); None
+    when every row can (a candidate without a vector: keyword mode)."""
+    candidates = [c for c in candidates if c.kind is not MemoryKind.episodic]
+    if any(c.vector is None for c in candidates):
+        return None
+    vectors = [c.vector for c in candidates if c.vector is not None]
+    matrix = np.vstack(vectors) if vectors else None
+    attributes = {c.attribute for c in candidates if c.attribute is not None}
+    texts = [terms(c.content) for c in candidates if c.retract and c.attribute is None]
+
+    def rows(segment: Segment) -> list[int]:
+        found: set[int] = set()
+        if matrix is not None and segment.vectors is not None and len(segment):
+            near = (segment.vectors @ matrix.T).max(axis=1) >= RETRACT_SIMILARITY
+            found.update(np.flatnonzero(near).tolist())
+        for attribute in attributes:
+            found.update(segment.by_attribute.get(attribute, ()))
+        for words in texts:
+            postings = [segment.postings.get(w) for w in words]
+            if words and all(p is not None for p in postings):
+                common = set(postings[0].tolist())  # type: ignore[union-attr]
+                for p in postings[1:]:
+                    common &= set(p.tolist())  # type: ignore[union-attr]
+                found |= common
+        return sorted(found)
+
+    return rows
 
 
 def candidate_vector(
@@ -409,12 +449,6 @@ class Consolidator:
         stored_before = await self._repository.read_stored(user_id, ids)
         head, segments = await self._reader.everything(user_id)
         now = datetime.now(UTC)
-        known = await self._reader.on_cpu(known_memories, segments, now.timestamp())
-        due = head.next_expiry is not None and head.next_expiry <= now
-        expired, next_expiry = expiries(segments, now.timestamp()) if due else ([], None)
-        if not request.candidates and not due:
-            return ConsolidationResult(applied=False)
-        fresh = [c for c in request.candidates if str(c.memory.id) not in stored_before]
         candidates = [
             Candidate(
                 id=str(c.memory.id),
@@ -426,8 +460,15 @@ class Consolidator:
                 vector=candidate_vector(c.memory.embedding, self._embedder),
                 said_at=c.said_at,
             )
-            for c in fresh
+            for c in request.candidates
+            if str(c.memory.id) not in stored_before
         ]
+        known = await self._reader.on_cpu(known_memories, segments, now.timestamp(), candidates)
+        due = head.next_expiry is not None and head.next_expiry <= now
+        expired, next_expiry = expiries(segments, now.timestamp()) if due else ([], None)
+        if not request.candidates and not due:
+            return ConsolidationResult(applied=False)
+        fresh = [c for c in request.candidates if str(c.memory.id) not in stored_before]
         decided_by = "rules"
         decisions = None
         if request.plan is not None and request.based_on == head.version:

@@ -92,6 +92,8 @@ def attribute_of(content: str) -> tuple[str, str] | None:
     """The attribute a canonical sentence sets and its value (``("home", "Porto")``,
     ``("preference:tea", "likes")``), or None for any other text."""
     text = content.strip()
+    if not text[:9].casefold().startswith("the user"):  # every canonical sentence does
+        return None
     for pattern, attribute in CANONICAL:
         match = pattern.match(text)
         if match is None:

@@ -522,7 +522,12 @@ class MemoryService:
         model fails (the rules decide then; logged)."""
         try:
             head, segments = await self._reader.everything(turn.user_id)
-            known = await self._reader.on_cpu(known_memories, segments)
+            known = await self._reader.on_cpu(
+                known_memories,
+                segments,
+                datetime.now(UTC).timestamp(),
+                planner.candidates(request.candidates),
+            )
             plan = await planner.plan(request.candidates, known)
         except (httpx.HTTPError, MalformedAnswer) as exc:
             logger.warning(

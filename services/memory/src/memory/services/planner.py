@@ -108,6 +108,19 @@ class LLMPlanner:
         self._model = model
         self._embedder = embedder
 
+    def candidates(self, requested: Sequence[CandidateMemory]) -> list[Candidate]:
+        """The facts of ``requested`` as consolidation compares them (with their vectors)."""
+        return [
+            Candidate(
+                id=str(c.memory.id), kind=c.memory.kind, content=c.memory.content,
+                attribute=c.memory.attribute, value=c.value, retract=c.retract,
+                vector=candidate_vector(c.memory.embedding, self._embedder),
+                said_at=c.said_at,
+            )
+            for c in requested
+            if c.memory.kind is MemoryKind.semantic
+        ]  # fmt: skip
+
     async def plan(
         self, requested: Sequence[CandidateMemory], known: Sequence[Known]
     ) -> list[PlannedOperation]:
@@ -116,16 +129,7 @@ class LLMPlanner:
         facts = [(i, c) for i, c in enumerate(requested) if c.memory.kind is MemoryKind.semantic]
         if not facts:
             return []
-        candidates = [
-            Candidate(
-                id=str(c.memory.id), kind=c.memory.kind, content=c.memory.content,
-                attribute=c.memory.attribute, value=c.value, retract=c.retract,
-                vector=candidate_vector(c.memory.embedding, self._embedder),
-                said_at=c.said_at,
-            )
-            for _, c in facts
-        ]  # fmt: skip
-        shown = nearest_memories(candidates, known)
+        shown = nearest_memories(self.candidates(requested), known)
         question = {
             "memories": [{"id": m.id, "text": m.content} for m in shown],
             "new_facts": [

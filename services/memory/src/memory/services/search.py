@@ -23,6 +23,7 @@ from memory.data.layout import MEMORY_PAGES, PAGE_OMITS, MemoryHead, is_page_vec
 from memory.data.repository import LegacyLayout, MemoryRepository, PageMissing
 from memory.models.memory import Memory, SearchHit, StoredEmbedding
 from memory.services.embedding import TextEmbedder
+from memory.services.facts import attribute_of
 from sidecar.concurrency import KeyedLocks
 from sidecar.errors import ConcurrencyConflict
 from sidecar.paging import PageRef
@@ -75,6 +76,17 @@ class Segment:
     version: int = 0  # for a tail: the head version it was built for
     #: Per row, when the memory expires (POSIX seconds; inf: never).
     expiry: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
+    #: Per row, the attribute a fact sets (memory.services.facts; None for any other row).
+    attributes: list[str | None] = field(default_factory=list)
+
+    @cached_property
+    def by_attribute(self) -> dict[str, list[int]]:
+        """attribute -> the rows of the facts that set it."""
+        rows: dict[str, list[int]] = {}
+        for row, attribute in enumerate(self.attributes):
+            if attribute is not None:
+                rows.setdefault(attribute, []).append(row)
+        return rows
 
     def live(self, now: float) -> NDArray[np.bool_]:
         """Per row: not expired at ``now`` (POSIX seconds)."""
@@ -132,6 +144,17 @@ def decode_vectors(
     return matrix, [i for i in range(len(stored)) if i not in usable]
 
 
+def fact_attribute(memory: dict[str, Any]) -> str | None:
+    """The attribute a stored fact sets: as stored, else read from its content (facts stored
+    before attributes were kept); None for an episode or a procedure."""
+    if memory.get("kind") != "semantic":
+        return None
+    if memory.get("attribute"):
+        return str(memory["attribute"])
+    parsed = attribute_of(memory.get("content", ""))
+    return None if parsed is None else parsed[0]
+
+
 def build_segment(
     memories: Sequence[dict[str, Any]],
     embedder: TextEmbedder | None,
@@ -146,6 +169,7 @@ def build_segment(
     columns: dict[str, list[Any]] = {k: [] for k in ("ids", "versions", "positions", "kinds")}
     tags: list[tuple[str, ...]] = []
     expiry: list[float] = []
+    attributes: list[str | None] = []
     blobs: list[bytes] = []
     stored: list[dict[str, Any] | None] = []
     postings: dict[str, list[int]] = {}
@@ -155,6 +179,7 @@ def build_segment(
         columns["versions"].append(int(memory["version"]))
         columns["positions"].append((datetime.fromisoformat(memory["created_at"]), memory_id))
         columns["kinds"].append(memory["kind"])
+        attributes.append(fact_attribute(memory))
         expires = memory.get("expires_at")
         expiry.append(math.inf if not expires else datetime.fromisoformat(expires).timestamp())
         tags.append(tuple(memory.get("tags", ())))
@@ -172,7 +197,7 @@ def build_segment(
             vectors[missing] = embedder.embed(texts)
     return Segment(
         **columns, tags=tags, blobs=blobs, vectors=vectors, postings=index, version=version,
-        expiry=np.asarray(expiry, dtype=np.float64),
+        expiry=np.asarray(expiry, dtype=np.float64), attributes=attributes,
     )  # fmt: skip
 
 
