@@ -1,7 +1,7 @@
 """The fault tests' stacks: end-user auth on at both services (AUTH_MODE=jwt, as deployed), a
-low per-user turn limit, and chat's model an OpenAI-compatible server the tests script
-(tests/faults/model_server.py), on a block of ports of their own (FAULT_PORTS), one stack at a
-time: ``faults`` is the embedded resource set (SQLite stores, valkey broker) with two replicas
+low per-user turn limit, and chat's and memory's models OpenAI-compatible servers the tests
+script (tests/faults/model_server.py), on a block of ports of their own (FAULT_PORTS), one
+stack at a time: ``faults`` is the embedded resource set (SQLite stores, valkey broker) with two replicas
 of each app; ``redis_faults`` the redis set (one Redis for stores, actors and broker) with
 one."""
 
@@ -24,6 +24,9 @@ from tests.faults.model_server import ScriptedModelServer, scripted_model_server
 from tests.integration.stack import FAULT_PORTS, PACED, AppPorts, Stack, running_stack
 
 MODEL_PORT = 8490  # below the ephemeral range, outside every stack's block
+#: memory's model (fact extraction and consolidation): unscripted calls fail, and memory's
+#: rules take over, as they do when a real model is down.
+MEMORY_MODEL_PORT = 8491
 MODEL_TIMEOUT_SECONDS = 2.0
 TURN_RATE_LIMIT = "5/minute"
 
@@ -33,6 +36,7 @@ class FaultStack:
     stack: Stack
     model: ScriptedModelServer
     key: str
+    memory_model: ScriptedModelServer
 
     def token(self, user: str, *, key: str | None = None) -> str:
         claims = {"sub": user, "exp": int(time.time()) + 600}
@@ -90,7 +94,10 @@ def redis_faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStac
 @contextmanager
 def fault_stack(resource_set: str, workdir: Path, *, replicas: int) -> Iterator[FaultStack]:
     key = secrets.token_hex(32)
-    with scripted_model_server(MODEL_PORT) as model:
+    with (
+        scripted_model_server(MODEL_PORT) as model,
+        scripted_model_server(MEMORY_MODEL_PORT) as memory_model,
+    ):
         env = {
             **PACED,
             "AUTH_MODE": "jwt",
@@ -104,12 +111,17 @@ def fault_stack(resource_set: str, workdir: Path, *, replicas: int) -> Iterator[
             "MODEL_TIMEOUT_SECONDS": str(MODEL_TIMEOUT_SECONDS),
             "MODEL_MAX_RETRIES": "0",
         }
+        memory_env = {
+            "OPENAI_API_KEY": "sk-scripted-" + secrets.token_hex(8),
+            "OPENAI_BASE_URL": memory_model.base_url,
+            "EXTRACTION_MODEL": "scripted",
+        }
         with running_stack(
             resource_set,
             workdir,
             env=env,
-            app_env={"chat": chat_env},
+            app_env={"chat": chat_env, "memory": memory_env},
             ports=FAULT_PORTS,
             replicas=replicas,
         ) as stack:
-            yield FaultStack(stack=stack, model=model, key=key)
+            yield FaultStack(stack=stack, model=model, key=key, memory_model=memory_model)

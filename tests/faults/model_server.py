@@ -1,13 +1,16 @@
 """A scripted OpenAI-compatible model server for the fault tests: ``POST /v1/chat/completions``
 (plain and streamed, as the Agents SDK's ``OpenAIChatCompletionsModel`` calls it) answers a fixed
-reply, fails with a 500, or hangs, as the test sets ``mode``. No network: 127.0.0.1 only."""
+reply, fails with a 500, or hangs, as the test sets ``mode``. A structured call (memory's fact
+extraction and consolidation, with ``response_format``) is answered by ``structured``: the JSON
+it returns as the completion's content, or a 500 when it returns None. No network: 127.0.0.1
+only."""
 
 from __future__ import annotations
 
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,6 +26,7 @@ class ScriptedModelServer:
     mode: Mode = "ok"
     hang_seconds: float = 30.0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    structured: Callable[[dict[str, Any]], object | None] = lambda body: None
 
     @property
     def base_url(self) -> str:
@@ -55,8 +59,15 @@ def _handler(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
                 error = {"error": {"message": "provider secret detail", "type": "server_error"}}
                 self._send(500, "application/json", json.dumps(error).encode())
                 return
+            content = REPLY
+            if "response_format" in body:
+                answer = server.structured(body)
+                if answer is None:
+                    self._send(500, "application/json", b'{"error": {"message": "unscripted"}}')
+                    return
+                content = json.dumps(answer)
             if not body.get("stream"):
-                message = {"role": "assistant", "content": REPLY}
+                message = {"role": "assistant", "content": content}
                 completion = {
                     "id": "chatcmpl-scripted",
                     "object": "chat.completion",

@@ -256,3 +256,70 @@ def test_a_broker_outage_loses_and_doubles_no_committed_turn(faults: FaultStack)
         assert len(contents) == len(set(contents)), contents  # nothing applied twice
     after = faults.chat(new_user("after"), "hello after the outage")
     assert after.status_code == 200, after.text
+
+
+# -- memory's model -----------------------------------------------------------------------------
+def test_memory_consolidates_with_its_model_and_falls_back_to_the_rules(
+    faults: FaultStack,
+) -> None:
+    """memory's fact extraction and consolidation by an OpenAI-compatible model over HTTP
+    (scripted), through real daprd and the user's actor on either memory replica; then the
+    model failing: the rules extract and decide, and say so (docs/memory.md#consolidation)."""
+    user = new_user("llm")
+    extracted = {
+        "I live in Lisbon.": ["The user lives in Lisbon."],
+        "I moved to Porto.": ["The user lives in Porto."],
+    }
+    asked: list[dict[str, Any]] = []
+
+    def answer(body: dict[str, Any]) -> object | None:
+        question = body["messages"][-1]["content"]
+        if body["response_format"]["type"] == "json_object":
+            facts = extracted.get(question)
+            return None if facts is None else {"facts": facts}
+        asked.append(json.loads(question))
+        lisbon = [m["id"] for m in asked[-1]["memories"] if "Lisbon" in m["text"]]
+        (fact,) = asked[-1]["new_facts"]
+        if not lisbon:
+            return {
+                "operations": [{"operation": "add", "candidate": fact["index"], "target": None}]
+            }
+        return {"operations": [
+            {"operation": "update", "candidate": fact["index"], "target": lisbon[0]}
+        ]}  # fmt: skip
+
+    def facts() -> list[dict[str, Any]]:
+        return [m for m in faults.memories(user) if m["kind"] == "semantic"]
+
+    faults.memory_model.structured = answer
+    try:
+        assert faults.chat(user, "I live in Lisbon.").status_code == 200
+        eventually(lambda: facts(), what="the model's fact")
+        assert faults.chat(user, "I moved to Porto.").status_code == 200
+        eventually(
+            lambda: [f["content"] for f in facts()] == ["The user lives in Porto."],
+            what="the model's update",
+        )
+        (home,) = facts()
+        assert "rules-fallback" not in home["tags"]
+        assert asked[-1]["new_facts"][0]["text"] == "The user lives in Porto."
+        history = httpx.get(
+            f"{faults.chat_url(1)}/users/{user}/memories/{home['id']}/history",
+            headers=faults.auth(user),
+            timeout=10,
+        ).json()
+        assert [v["content"] for v in history["versions"]] == [
+            "The user lives in Lisbon.",
+            "The user lives in Porto.",
+        ]
+    finally:
+        faults.memory_model.structured = lambda body: None  # unscripted: a 500
+    # The model failing: the rules extract (tagged) and decide.
+    assert faults.chat(user, "I live in Braga now.").status_code == 200
+    eventually(
+        lambda: [f["content"] for f in facts()] == ["The user lives in Braga."],
+        what="the rules' update",
+    )
+    (home,) = facts()
+    assert "rules-fallback" in home["tags"]
+    assert home["id"] == history["memory_id"]  # the same memory, a third version

@@ -36,7 +36,13 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from memory.data.repository import Change, MemoryRepository
-from memory.models.memory import MemoryKind, MemoryOperation, StoredEmbedding, StoredMemory
+from memory.models.memory import (
+    MAX_TAGS,
+    MemoryKind,
+    MemoryOperation,
+    StoredEmbedding,
+    StoredMemory,
+)
 from memory.services.embedding import TextEmbedder
 from memory.services.facts import attribute_of, normalise, same_value
 from memory.services.search import Segment, SegmentReader, terms
@@ -574,7 +580,8 @@ def changed(
     now: datetime,
 ) -> StoredMemory:
     """``memory`` after ``operation`` for ``candidate``: mentioned once more (noop), its
-    content replaced and the old one kept in its history (update), or a tombstone (delete:
+    content replaced, the old one kept in its history and the candidate's tags added
+    (update), or a tombstone (delete:
     content, tags, history emptied, as ``MemoryRepository.delete`` leaves it)."""
     bumped: dict[str, object] = {"version": memory.version + 1, "updated_at": now}
     if operation is MemoryOperation.delete:
@@ -590,10 +597,11 @@ def changed(
     seen = {**bumped, "mentions": memory.mentions + 1, "last_seen_at": last}
     if operation is MemoryOperation.noop:
         return memory.model_copy(update=seen).absorbing(str(candidate.id))
+    tags = list(dict.fromkeys([*memory.tags, *candidate.tags]))[:MAX_TAGS]
     new = memory.model_copy(
         update={
             **seen, "content": candidate.content, "embedding": candidate.embedding,
-            "attribute": candidate.attribute,
+            "attribute": candidate.attribute, "tags": tags,
         }
     )  # fmt: skip
     return memory.succeeded_by(new, MemoryOperation.update, candidate.source).absorbing(
