@@ -1,9 +1,9 @@
 """The fault tests' stacks: end-user auth on at both services (AUTH_MODE=jwt, as deployed), a
 low per-user turn limit, and chat's and memory's models OpenAI-compatible servers the tests
 script (tests/faults/model_server.py), on a block of ports of their own (FAULT_PORTS), one
-stack at a time: ``faults`` is the embedded resource set (SQLite stores, valkey broker) with two replicas
-of each app; ``redis_faults`` the redis set (one Redis for stores, actors and broker) with
-one."""
+stack at a time: ``faults`` is the embedded resource set (SQLite stores, valkey broker) with
+two replicas of each app; ``redis_faults`` the redis set (one Redis for stores, actors and
+broker) with one."""
 
 from __future__ import annotations
 
