@@ -258,3 +258,13 @@ async def test_a_memory_s_history_is_read_through_memory(
     missing = await client.get("/users/alice/memories/00000000-0000-4000-8000-000000000002/history")
     assert missing.status_code == 404
     assert (await client.get("/users/alice/memories/not-a-uuid/history")).status_code == 422
+
+
+async def test_the_memories_route_passes_the_kind_on(
+    client: httpx.AsyncClient, memory: Any
+) -> None:
+    assert (await client.get("/users/alice/memories", params={"kind": "semantic"})).is_success
+    assert memory.calls[-1].url.params["kind"] == "semantic"
+    assert (await client.get("/users/alice/memories")).is_success
+    assert "kind" not in memory.calls[-1].url.params
+    assert (await client.get("/users/alice/memories", params={"kind": "x"})).status_code == 422

@@ -243,3 +243,43 @@ async def test_a_fact_the_turn_remembered_already_is_counted_once(
     assert (fact["id"], fact["mentions"], fact["version"]) == (stored.json()["id"], 1, 1)
     types = [e["type"] for e in fake_sidecar.published[published:]]
     assert "memory.updated" not in types
+
+
+async def test_the_first_version_survives_changes_that_keep_the_content(
+    client: httpx.AsyncClient,
+) -> None:
+    """A mention (noop) or an expiry-only patch bumps the version but keeps the history: the
+    add stays the first version, with its own time and source."""
+    body = {"kind": "semantic", "content": "The user lives in Oslo."}
+    created = (await client.post("/memories/dana", json=body)).json()
+    await client.post("/memories/dana", json=body)  # a noop
+    path = f"/memories/dana/{created['id']}"
+    await client.patch(path, json={"expires_at": "2999-01-01T00:00:00+00:00"})
+    moved = {"kind": "semantic", "content": "The user lives in Rome."}
+    updated = (await client.post("/memories/dana", json=moved)).json()
+    assert (updated["version"], updated["mentions"]) == (4, 1)  # a new value, said once
+    versions = (await client.get(f"{path}/history")).json()["versions"]
+    assert [(v["version"], v["operation"], v["content"]) for v in versions] == [
+        (1, "add", "The user lives in Oslo."),
+        (4, "update", "The user lives in Rome."),
+    ]
+    assert versions[0]["at"] == created["created_at"]
+
+
+@pytest.mark.parametrize(
+    "expires_at",
+    [253402300800, "9999-12-31T23:59:59-14:00", True],
+    ids=["a-number", "past-year-9999-in-utc", "a-boolean"],
+)
+async def test_an_expiry_is_an_iso_string_within_range(
+    client: httpx.AsyncClient, expires_at: object
+) -> None:
+    body = {"kind": "episodic", "content": "x", "expires_at": expires_at}
+    response = await client.post("/memories/dana", json=body)
+    assert response.status_code == 422, response.text
+
+
+async def test_an_expiry_is_kept_in_utc(client: httpx.AsyncClient) -> None:
+    body = {"kind": "episodic", "content": "x", "expires_at": "2999-01-01T02:00:00+02:00"}
+    created = await client.post("/memories/dana", json=body)
+    assert created.json()["expires_at"] == "2999-01-01T00:00:00Z"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, status
@@ -123,9 +123,13 @@ async def list_user_memories(
     user_id: AuthorizedUserId,
     memory: MemoryAccessDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    kind: Annotated[
+        Literal["semantic", "episodic", "procedural"] | None,
+        Query(description="Only facts (`semantic`), episodes or procedures."),
+    ] = None,
 ) -> MemoryList:
     """What the agent remembers about the user, newest first (read through the memory service)."""
-    return await memory.list_for_user(user_id=user_id, limit=limit)
+    return await memory.list_for_user(user_id=user_id, limit=limit, kind=kind)
 
 
 @router.get(

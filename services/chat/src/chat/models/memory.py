@@ -13,6 +13,8 @@ UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 
 
 class MemoryView(BaseModel):
+    """A memory as memory's API returns it (docs/memory.md)."""
+
     model_config = ConfigDict(extra="ignore")
 
     id: str
@@ -20,6 +22,12 @@ class MemoryView(BaseModel):
     content: str
     tags: list[str] = []
     created_at: datetime
+    updated_at: datetime | None = None
+    version: int | None = None
+    attribute: str | None = None
+    mentions: int | None = None
+    last_seen_at: datetime | None = None
+    expires_at: datetime | None = None
 
 
 class MemoryVersionView(BaseModel):

@@ -14,8 +14,10 @@ class MemoryAccess:
     def __init__(self, client: MemoryClient) -> None:
         self._client = client
 
-    async def list_for_user(self, *, user_id: str, limit: int) -> MemoryList:
-        return await self._client.list_memories(user_id, limit=limit)
+    async def list_for_user(
+        self, *, user_id: str, limit: int, kind: str | None = None
+    ) -> MemoryList:
+        return await self._client.list_memories(user_id, limit=limit, kind=kind)
 
     async def history(self, *, user_id: str, memory_id: str) -> MemoryHistory | None:
         return await self._client.memory_history(user_id, memory_id)

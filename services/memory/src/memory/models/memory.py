@@ -64,9 +64,24 @@ def _unique(tags: list[str]) -> list[str]:
 
 
 def _future(expires_at: datetime | None) -> datetime | None:
-    if expires_at is not None and expires_at <= datetime.now(UTC):
+    """An expiry in the future, kept in UTC. Raises ValueError."""
+    if expires_at is None:
+        return None
+    try:
+        expires_at = expires_at.astimezone(UTC)
+    except OverflowError as exc:  # "9999-12-31T23:59:59-14:00" is in the year 10000 in UTC
+        raise ValueError("expires_at is out of range") from exc
+    if expires_at <= datetime.now(UTC):
         raise ValueError("expires_at must be in the future")
     return expires_at
+
+
+def _iso_time(value: object) -> object:
+    """Only an ISO 8601 string: pydantic would read a number as seconds or milliseconds since
+    1970, guessing which by its size."""
+    if value is not None and not isinstance(value, str | datetime):
+        raise ValueError("expires_at must be an ISO 8601 time with its zone, as a string")
+    return value
 
 
 class MemoryCreate(BaseModel):
@@ -85,6 +100,7 @@ class MemoryCreate(BaseModel):
     )
 
     _dedupe_tags = field_validator("tags")(_unique)
+    _a_string = field_validator("expires_at", mode="before")(_iso_time)
     _in_the_future = field_validator("expires_at")(_future)
 
 
@@ -145,6 +161,7 @@ class MemoryUpdate(BaseModel):
     def _dedupe(cls, tags: list[str] | None) -> list[str] | None:
         return None if tags is None else _unique(tags)
 
+    _a_string = field_validator("expires_at", mode="before")(_iso_time)
     _in_the_future = field_validator("expires_at")(_future)
 
     @model_validator(mode="after")
@@ -277,6 +294,15 @@ class StoredMemory(Memory):
             )
         ]
 
+    def with_history(self) -> StoredMemory:
+        """This memory with its history written out: a new memory's first version (an
+        ``add``), or, for one written before histories were kept, its current content. Every
+        change keeps the history it had (``MemoryPatch.apply``, consolidation), so a change
+        that leaves the content alone does not lose it."""
+        if self.history:
+            return self
+        return self.model_copy(update={"history": self.versions()})
+
     def absorbing(self, memory_id: str) -> StoredMemory:
         """This memory, noting that ``memory_id`` (a would-be memory) was consolidated into it."""
         absorbed = [*(a for a in self.absorbed if a != memory_id), memory_id]
@@ -310,6 +336,7 @@ class MemoryPatch(BaseModel):
             update["content"] = self.content
             update["embedding"] = self.embedding
             update["attribute"] = self.attribute
+        memory = memory.with_history()
         changed = memory.model_copy(update=update)
         if self.content is None or self.content == memory.content:
             return changed

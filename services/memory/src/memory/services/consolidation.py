@@ -114,6 +114,8 @@ class Decision:
     candidate: Candidate
     target: str | None = None
     reason: str = ""
+    #: An update to another value of the attribute (its mentions start again at 1).
+    new_value: bool = False
 
 
 def value_tokens(text: str) -> set[str]:
@@ -216,6 +218,7 @@ def _decide_fact(candidate: Candidate, live: dict[str, Known]) -> Decision | Non
                 candidate,
                 holders[0].id,
                 reason=f"a new value of {candidate.attribute}",
+                new_value=True,
             )
     if candidate.kind is not MemoryKind.semantic:
         return Decision(MemoryOperation.add, candidate, reason="new")
@@ -518,8 +521,8 @@ class Consolidator:
                 elif d.operation is MemoryOperation.update:
                     adds[d.target] = adds[d.target].model_copy(
                         update={"content": c.content, "embedding": c.embedding,
-                                "attribute": c.attribute},
-                    )  # fmt: skip
+                                "attribute": c.attribute, "history": []},
+                    ).with_history()  # fmt: skip
             elif d.target is not None:
                 current = working[d.target]
                 same_turn = (
@@ -530,7 +533,7 @@ class Consolidator:
                 if d.candidate.id in current.absorbed or same_turn:
                     replays.add(d.candidate.id)
                 else:
-                    working[d.target] = changed(current, d.operation, c, now)
+                    working[d.target] = changed(current, d.operation, c, now, new_value=d.new_value)
         for memory_id in expired:  # the sweep: expired memories are deleted with the rest
             if memory_id in working and working[memory_id] is docs[memory_id][0]:
                 working[memory_id] = changed(working[memory_id], MemoryOperation.delete, None, now)
@@ -578,11 +581,14 @@ def changed(
     operation: MemoryOperation,
     candidate: StoredMemory | None,
     now: datetime,
+    *,
+    new_value: bool = False,
 ) -> StoredMemory:
     """``memory`` after ``operation`` for ``candidate``: mentioned once more (noop), its
     content replaced, the old one kept in its history and the candidate's tags added
     (update), or a tombstone (delete:
     content, tags, history emptied, as ``MemoryRepository.delete`` leaves it)."""
+    memory = memory.with_history()  # written out before the version moves on
     bumped: dict[str, object] = {"version": memory.version + 1, "updated_at": now}
     if operation is MemoryOperation.delete:
         return memory.model_copy(
@@ -594,7 +600,8 @@ def changed(
     assert candidate is not None, "only a deletion needs no candidate"
     said = candidate.last_seen_at or now
     last = max(said, memory.last_seen_at) if memory.last_seen_at else said
-    seen = {**bumped, "mentions": memory.mentions + 1, "last_seen_at": last}
+    mentions = 1 if new_value else memory.mentions + 1  # a new value: stated once so far
+    seen = {**bumped, "mentions": mentions, "last_seen_at": last}
     if operation is MemoryOperation.noop:
         return memory.model_copy(update=seen).absorbing(str(candidate.id))
     tags = list(dict.fromkeys([*memory.tags, *candidate.tags]))[:MAX_TAGS]

@@ -588,4 +588,4 @@ class MemoryService:
             id=memory_id, user_id=user_id, kind=kind, content=content, tags=tags,
             source=source, created_at=now, updated_at=now, version=1, embedding=embedding,
             attribute=attribute, expires_at=expires_at,
-        )  # fmt: skip
+        ).with_history()  # fmt: skip

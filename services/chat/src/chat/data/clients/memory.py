@@ -58,10 +58,13 @@ class MemoryClient:
             self._headers["authorization"] = f"Bearer {end_user_token}"
         self._timeout = httpx.Timeout(timeout_seconds)
 
-    async def list_memories(self, user_id: str, *, limit: int = 50) -> MemoryList:
-        data = await self._call(
-            "GET", f"/memories/{quote(user_id, safe='')}", params={"limit": limit}
-        )
+    async def list_memories(
+        self, user_id: str, *, limit: int = 50, kind: str | None = None
+    ) -> MemoryList:
+        params: dict[str, str | int] = {"limit": limit}
+        if kind is not None:
+            params["kind"] = kind
+        data = await self._call("GET", f"/memories/{quote(user_id, safe='')}", params=params)
         return MemoryList.model_validate(data)
 
     async def memory_history(self, user_id: str, memory_id: str) -> MemoryHistory | None:
