@@ -82,7 +82,10 @@ async def test_a_retraction_deletes_the_fact_it_names(
     published = len(fake_sidecar.published)
     await say(client, make_turn_event, retraction, "t2")
     assert sorted(await facts(client)) == left
-    deleted = [e for e in fake_sidecar.published[published:] if e["type"] == "memory.deleted"]
+    deleted = [
+        e for e in fake_sidecar.published[published:]
+        if e["type"] == "memory.deleted" and e["data"]["kind"] == "semantic"
+    ]  # fmt: skip
     assert len(deleted) == 2 - len(left)  # announced through the outbox
     assert all(e["data"]["content"] == "" for e in deleted)  # a tombstone keeps nothing
 
@@ -283,3 +286,22 @@ async def test_an_expiry_is_kept_in_utc(client: httpx.AsyncClient) -> None:
     body = {"kind": "episodic", "content": "x", "expires_at": "2999-01-01T02:00:00+02:00"}
     created = await client.post("/memories/dana", json=body)
     assert created.json()["expires_at"] == "2999-01-01T00:00:00Z"
+
+
+async def test_forgetting_a_fact_deletes_the_episodes_that_said_it(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    """ "Forget that ..." is about the user's words too; "I don't ... any more" is a change, and
+    the episodes that said the old value stay (they are dated as the past in recall)."""
+    await say(client, make_turn_event, "I like tea and I live in Lisbon.", "t1")
+    await say(client, make_turn_event, "Tea again, please: earl grey.", "t2")
+    await say(client, make_turn_event, "Please forget that I like tea.", "t3")
+    episodes = await client.get("/memories/dana", params={"kind": "episodic"})
+    left = sorted(m["content"] for m in episodes.json()["items"])
+    assert left == ['The user said: "Please forget that I like tea."']
+    found = (await client.get("/memories/dana/search", params={"q": "Do I like tea"})).json()
+    assert "I like tea and" not in str(found)
+    await say(client, make_turn_event, "I don't live in Lisbon any more.", "t4")
+    assert sorted(await facts(client)) == []
+    episodes = await client.get("/memories/dana", params={"kind": "episodic"})
+    assert len(episodes.json()["items"]) == 2  # the change kept its evidence

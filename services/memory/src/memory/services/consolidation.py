@@ -92,6 +92,8 @@ class Candidate:
     value: str | None = None
     retract: bool = False
     vector: NDArray[np.float32] | None = None
+    #: A retraction the user asked to be forgotten: the episodes that said it go too.
+    forget: bool = False
     #: When the user said it (the turn's time; None: now).
     said_at: datetime | None = None
 
@@ -278,6 +280,9 @@ class CandidateMemory(BaseModel):
     memory: StoredMemory
     value: str | None = None
     retract: bool = False
+    forget: bool = Field(
+        default=False, description="A retraction to forget (its episodes deleted too)."
+    )
     said_at: datetime | None = Field(
         default=None, description="When the user said it (a turn's time; null: now)."
     )
@@ -323,6 +328,57 @@ class ConsolidationResult(BaseModel):
     applied: bool
     outcomes: list[Outcome] = Field(default_factory=list)
     decided_by: str = "rules"
+
+
+#: Words of the canonical sentences themselves: what is left of a fact without them is what it
+#: says ("tea", "Lisbon", "Dana").
+_FRAME = frozenset(
+    ["user", "user's", "like", "dislike", "live", "work", "name", "allergic", "favourite",
+     "called", "old", "year", "partner", "from"]
+)  # fmt: skip
+
+
+def forgotten_episodes(
+    decisions: Sequence[Decision],
+    known: Sequence[Known],
+    segments: Sequence[Segment],
+    now: float,
+) -> tuple[list[Decision], dict[str, int]]:
+    """Deletions of the episodes that said what the user asked to forget, and those episodes'
+    versions (by id): for each fact a
+    ``forget`` retraction deletes, the live episodes with every word the fact says beyond its
+    frame ("forget that I like tea": the episodes with "tea"). The turn's own episode, which
+    asks to forget, is not among them (it is not stored yet)."""
+    by_id = {k.id: k for k in known}
+    found: list[Decision] = []
+    seen: dict[str, int] = {}
+    for decision in decisions:
+        target = by_id.get(decision.target or "")
+        if decision.operation is not MemoryOperation.delete or not decision.candidate.forget:
+            continue
+        if target is None:
+            continue
+        words = terms(target.content) - _FRAME
+        if not words:
+            continue
+        for segment in segments:
+            live = segment.live(now)
+            postings = [segment.postings.get(w) for w in words]
+            if any(p is None for p in postings):
+                continue
+            rows = set.intersection(*(set(p.tolist()) for p in postings if p is not None))
+            for row in sorted(rows):
+                memory_id = segment.ids[row]
+                if segment.kinds[row] != MemoryKind.episodic or not live[row] or memory_id in seen:
+                    continue
+                seen[memory_id] = segment.versions[row]
+                found.append(
+                    Decision(
+                        MemoryOperation.delete, decision.candidate, memory_id,
+                        reason="an episode that said what is forgotten",
+                    )
+                )  # fmt: skip
+    return found, seen
 
 
 def expiries(segments: Sequence[Segment], now: float) -> tuple[list[str], datetime | None]:
@@ -467,6 +523,7 @@ class Consolidator:
                 value=c.value,
                 retract=c.retract,
                 vector=candidate_vector(c.memory.embedding, self._embedder),
+                forget=c.forget,
                 said_at=c.said_at,
             )
             for c in request.candidates
@@ -489,9 +546,12 @@ class Consolidator:
             decided_by = "rules (the memories changed since the plan)"
         if decisions is None:
             decisions = decide(candidates, known)
+        versions = {k.id: k.version for k in known}
+        said, said_versions = forgotten_episodes(decisions, known, segments, now.timestamp())
+        decisions += said
+        versions.update(said_versions)
         targets = {d.target for d in decisions if d.target is not None} - set(ids)
         docs = await self._repository.read_for_change(user_id, sorted(targets | set(expired)))
-        versions = {k.id: k.version for k in known}
         if any(t not in docs or docs[t][0].version != versions.get(t) for t in targets):
             raise ETagMismatch(f"memories of {user_id} changed since they were read")
         by_id = {str(c.memory.id): c for c in fresh}

@@ -56,6 +56,7 @@ class Derived:
     attribute: str | None = None
     value: str | None = None
     retract: bool = False
+    forget: bool = False
 
     def memory_id(self, turn_id: str) -> uuid.UUID:
         return uuid.uuid5(DERIVED_NAMESPACE, f"{turn_id}/{self.slot}")
@@ -178,6 +179,7 @@ async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Deriv
             attribute=fact.attribute,
             value=fact.value,
             retract=fact.retract,
+            forget=fact.forget,
         )
         for i, fact in enumerate(facts)
     ]

@@ -48,12 +48,14 @@ _SYNONYMS = {"movie": "film", "color": "colour", "tune": "song", "telly": "tv"}
 @dataclass(frozen=True)
 class Fact:
     """A fact about the user: ``content`` as it is stored; ``retract`` when the user withdrew
-    it (then ``attribute`` and ``value`` say what to delete, either may be None)."""
+    it (then ``attribute`` and ``value`` say what to delete, either may be None); ``forget``
+    when they asked for it to be forgotten ("forget that ..."), not only said it changed."""
 
     content: str
     attribute: str | None = None
     value: str | None = None
     retract: bool = False
+    forget: bool = False
 
 
 def normalise(text: str) -> str:
@@ -401,19 +403,25 @@ class RuleFactExtractor:
         found: list[Fact] = []
         masked = user_text
         for match in _FORGET_THING.finditer(user_text):
-            found.append(Fact(_sentence(match.group(1)), retract=True))
+            found.append(Fact(_sentence(match.group(1)), retract=True, forget=True))
             masked = masked.replace(match.group(0), " . ")
         for match in _FORGET.finditer(masked):
             inner = match.group(1)
             stated = self._stated(inner)
             if stated:
-                found += [Fact(f.content, f.attribute, f.value, retract=True) for f in stated]
+                found += [
+                    Fact(f.content, f.attribute, f.value, retract=True, forget=True) for f in stated
+                ]
             elif _FORGET_ATTRIBUTE.search(match.group(0)) is None:
-                found.append(Fact(_sentence(_clean(inner)), retract=True))
+                found.append(Fact(_sentence(_clean(inner)), retract=True, forget=True))
             masked = masked.replace(match.group(0), " . ")
         for match in _FORGET_ATTRIBUTE.finditer(user_text):
             attribute = _NAMED_ATTRIBUTES[match.group(1).casefold()]
-            found.append(Fact(f"The user's {match.group(1).casefold()}.", attribute, retract=True))
+            found.append(
+                Fact(
+                    f"The user's {match.group(1).casefold()}.", attribute, retract=True, forget=True
+                )
+            )
         for pattern, attribute in _NO_LONGER:
             for match in pattern.finditer(masked):
                 value = match.group(1) if match.groups() else None

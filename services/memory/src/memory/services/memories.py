@@ -496,6 +496,7 @@ class MemoryService:
                 ),
                 value=d.value,
                 retract=d.retract,
+                forget=d.forget,
                 said_at=turn.completed_at,
             )
             for d, e in zip(derived, embeddings, strict=True)
