@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -401,15 +401,14 @@ def known_memories(
     candidates: Sequence[Candidate] | None = None,
 ) -> list[Known]:
     """The live facts and procedures of the user, from their segments, with their vectors
-    (not those expired at ``now``, POSIX seconds). With ``candidates``, only the memories
-    that can bear on them: a cosine similarity of at least ``RETRACT_SIMILARITY`` (the lowest
-    any rule uses) with one of them, the same attribute, or every term of a retraction given
-    as text; so a user's 10,000 memories cost a matrix product, not 10,000 parses."""
+    (not those expired at ``now``, POSIX seconds). With ``candidates``, only those that can
+    bear on them (``relevant_rows``): a user's 10,000 memories cost a matrix product and a
+    few dozen parses, not 10,000."""
     found: list[Known] = []
-    wanted = None if candidates is None else _relevance(candidates)
-    for segment in segments:
+    chosen = None if candidates is None else relevant_rows(segments, candidates)
+    for at, segment in enumerate(segments):
         live = segment.live(now) if now is not None else None
-        rows = range(len(segment)) if wanted is None else wanted(segment)
+        rows = range(len(segment)) if chosen is None else chosen[at]
         for row in rows:
             kind = segment.kinds[row]
             if kind not in (MemoryKind.semantic, MemoryKind.procedural):
@@ -437,34 +436,50 @@ def known_memories(
     return found
 
 
-def _relevance(candidates: Sequence[Candidate]) -> Callable[[Segment], list[int]] | None:
-    """Which rows of a segment can bear on ``candidates`` (see ``known_memories``); None
-    when every row can (a candidate without a vector: keyword mode)."""
+#: Facts and procedures compared with each candidate at most (the most similar): what any
+#: rule needs is the nearest few (a duplicate is at 0.9 or more, a retraction by text takes the
+#: best at 0.75 or more); memories with its attribute or a retraction's words come on top.
+NEAREST_KNOWN = 32
+
+
+def relevant_rows(
+    segments: Sequence[Segment], candidates: Sequence[Candidate]
+) -> list[list[int]] | None:
+    """Per segment, the rows that can bear on ``candidates``: for each, its ``NEAREST_KNOWN``
+    most similar facts and procedures at a cosine of at least ``RETRACT_SIMILARITY`` (the
+    lowest any rule uses), every fact with its attribute, and for a retraction given as text
+    the memories with all its words. None when every row must be read (a candidate without a
+    vector: keyword mode)."""
     candidates = [c for c in candidates if c.kind is not MemoryKind.episodic]
     if any(c.vector is None for c in candidates):
         return None
+    chosen: list[set[int]] = [set() for _ in segments]
     vectors = [c.vector for c in candidates if c.vector is not None]
-    matrix = np.vstack(vectors) if vectors else None
+    sized = [(at, s) for at, s in enumerate(segments) if len(s) and s.vectors is not None]
+    if vectors and sized:
+        matrix = np.vstack(vectors)
+        scores = np.concatenate(
+            [np.where(s.episodic[:, None], -1.0, s.vectors @ matrix.T) for _, s in sized]  # type: ignore[operator]
+        )
+        where = np.concatenate([np.full(len(s), at) for at, s in sized])
+        rows = np.concatenate([np.arange(len(s)) for _, s in sized])
+        for column in scores.T:
+            near = np.flatnonzero(column >= RETRACT_SIMILARITY)
+            best = near[np.argsort(-column[near])[:NEAREST_KNOWN]]
+            for i in best.tolist():
+                chosen[int(where[i])].add(int(rows[i]))
     attributes = {c.attribute for c in candidates if c.attribute is not None}
     texts = [terms(c.content) for c in candidates if c.retract and c.attribute is None]
-
-    def rows(segment: Segment) -> list[int]:
-        found: set[int] = set()
-        if matrix is not None and segment.vectors is not None and len(segment):
-            near = (segment.vectors @ matrix.T).max(axis=1) >= RETRACT_SIMILARITY
-            found.update(np.flatnonzero(near).tolist())
+    for at, segment in enumerate(segments):
         for attribute in attributes:
-            found.update(segment.by_attribute.get(attribute, ()))
+            chosen[at].update(segment.by_attribute.get(attribute, ()))
         for words in texts:
             postings = [segment.postings.get(w) for w in words]
             if words and all(p is not None for p in postings):
-                common = set(postings[0].tolist())  # type: ignore[union-attr]
-                for p in postings[1:]:
-                    common &= set(p.tolist())  # type: ignore[union-attr]
-                found |= common
-        return sorted(found)
-
-    return rows
+                chosen[at] |= set.intersection(
+                    *(set(p.tolist()) for p in postings if p is not None)
+                )
+    return [sorted(rows) for rows in chosen]
 
 
 def candidate_vector(

@@ -102,11 +102,12 @@ class Segment:
 
     def weights(self, episode_weight: float) -> NDArray[np.float32]:
         """Per row: ``episode_weight`` for an episode, 1 for any other memory."""
-        episodic = self._episodic
+        episodic = self.episodic
         return np.where(episodic, np.float32(episode_weight), np.float32(1.0)).astype(np.float32)
 
     @cached_property
-    def _episodic(self) -> NDArray[np.bool_]:
+    def episodic(self) -> NDArray[np.bool_]:
+        """Per row: the memory is an episode."""
         return np.asarray([k == "episodic" for k in self.kinds], dtype=bool)
 
     @cached_property
