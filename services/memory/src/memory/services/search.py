@@ -76,8 +76,16 @@ class Segment:
     version: int = 0  # for a tail: the head version it was built for
     #: Per row, when the memory expires (POSIX seconds; inf: never).
     expiry: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
-    #: Per row, the attribute a fact sets (memory.services.facts; None for any other row).
-    attributes: list[str | None] = field(default_factory=list)
+
+    @cached_property
+    def attributes(self) -> list[str | None]:
+        """Per row, the attribute a fact sets (memory.services.facts; None for any other
+        row). Read on first use, by consolidation only: at build time it cost searches after
+        a restart ~25 µs a fact (2.5 s at 100,000)."""
+        return [
+            fact_attribute(orjson.loads(blob)) if kind == "semantic" else None
+            for kind, blob in zip(self.kinds, self.blobs, strict=True)
+        ]
 
     @cached_property
     def by_attribute(self) -> dict[str, list[int]]:
@@ -101,9 +109,27 @@ class Segment:
         return Memory.model_validate_json(self.blobs[row])
 
     def weights(self, episode_weight: float) -> NDArray[np.float32]:
-        """Per row: ``episode_weight`` for an episode, 1 for any other memory."""
-        episodic = self.episodic
-        return np.where(episodic, np.float32(episode_weight), np.float32(1.0)).astype(np.float32)
+        """Per row: ``episode_weight`` for an episode, 1 for any other memory (computed once
+        per weight: a ranking at 100,000 memories needs it for 781 segments)."""
+        factors = self._factors
+        if episode_weight not in factors:
+            factors[episode_weight] = np.where(
+                self.episodic, np.float32(episode_weight), np.float32(1.0)
+            ).astype(np.float32)
+        return factors[episode_weight]
+
+    @cached_property
+    def _factors(self) -> dict[float, NDArray[np.float32]]:
+        return {}
+
+    @cached_property
+    def has_episodes(self) -> bool:
+        return bool(self.episodic.any())
+
+    @cached_property
+    def expires(self) -> bool:
+        """Whether any row has an expiry."""
+        return bool(np.isfinite(self.expiry).any())
 
     @cached_property
     def episodic(self) -> NDArray[np.bool_]:
@@ -170,7 +196,6 @@ def build_segment(
     columns: dict[str, list[Any]] = {k: [] for k in ("ids", "versions", "positions", "kinds")}
     tags: list[tuple[str, ...]] = []
     expiry: list[float] = []
-    attributes: list[str | None] = []
     blobs: list[bytes] = []
     stored: list[dict[str, Any] | None] = []
     postings: dict[str, list[int]] = {}
@@ -180,7 +205,6 @@ def build_segment(
         columns["versions"].append(int(memory["version"]))
         columns["positions"].append((datetime.fromisoformat(memory["created_at"]), memory_id))
         columns["kinds"].append(memory["kind"])
-        attributes.append(fact_attribute(memory))
         expires = memory.get("expires_at")
         expiry.append(math.inf if not expires else datetime.fromisoformat(expires).timestamp())
         tags.append(tuple(memory.get("tags", ())))
@@ -198,7 +222,7 @@ def build_segment(
             vectors[missing] = embedder.embed(texts)
     return Segment(
         **columns, tags=tags, blobs=blobs, vectors=vectors, postings=index, version=version,
-        expiry=np.asarray(expiry, dtype=np.float64), attributes=attributes,
+        expiry=np.asarray(expiry, dtype=np.float64),
     )  # fmt: skip
 
 
@@ -337,13 +361,21 @@ def rank(
         scores = semantic_weight * np.clip(semantic, 0, 1) + (1 - semantic_weight) * keyword
     else:
         scores = keyword
-    if episode_weight != 1.0:  # facts before the raw episodes they were distilled from
-        scores = scores * np.concatenate([s.weights(episode_weight) for s in segments])
-    expired = None
-    if now is not None:  # expired memories are never found (a sweep deletes them)
-        expired = ~np.concatenate([s.live(now) for s in segments])
-        if expired.any():
-            scores = np.where(expired, -np.inf, scores)
+    scores = np.array(scores, dtype=np.float32)  # a copy, changed in place below
+    expired: NDArray[np.bool_] | None = None
+    # Both per segment, and only where it has an episode or an expiry: at 100,000 memories
+    # (781 segments) concatenating a per-row array for each took 14 of a ranking's 46 ms.
+    for segment, start in zip(segments, starts, strict=False):
+        end = start + len(segment)
+        if episode_weight != 1.0 and segment.has_episodes:  # facts before their episodes
+            scores[start:end] *= segment.weights(episode_weight)
+        if now is not None and segment.expires:  # expired memories are never found
+            gone = ~segment.live(now)
+            if gone.any():
+                if expired is None:
+                    expired = np.zeros(total, dtype=bool)
+                expired[start:end] = gone
+                scores[start:end][gone] = -np.inf
     if k < total:
         top = np.argpartition(-scores, k - 1)[:k]
         order = top[np.lexsort((top, -scores[top]))]
