@@ -305,3 +305,13 @@ async def test_forgetting_a_fact_deletes_the_episodes_that_said_it(
     assert sorted(await facts(client)) == []
     episodes = await client.get("/memories/dana", params={"kind": "episodic"})
     assert len(episodes.json()["items"]) == 2  # the change kept its evidence
+
+
+async def test_an_imported_fact_keeps_its_attribute_and_is_updated(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent
+) -> None:
+    batch = {"items": [{"kind": "semantic", "content": "The user lives in Oslo."}]}
+    (item,) = (await client.post("/memories/dana:batch", json=batch)).json()["items"]
+    assert item["memory"]["attribute"] == "home"
+    await say(client, make_turn_event, "I moved to Bergen.", "t1")
+    assert sorted(await facts(client)) == ["The user lives in Bergen."]

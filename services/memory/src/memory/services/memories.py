@@ -435,7 +435,7 @@ class MemoryService:
             self._new(
                 user_id, memory_id=self._batch_id(user_id, item), kind=item.kind,
                 content=item.content, tags=item.tags, source=item.source, embedding=embedding,
-                expires_at=item.expires_at,
+                expires_at=item.expires_at, attribute=self._attribute(item.kind, item.content),
             )
             for item, embedding in zip(items, embeddings, strict=True)
         ]  # fmt: skip
@@ -567,6 +567,12 @@ class MemoryService:
     ) -> ConsolidationResult:
         answer = await self._writer.consolidate(user_id, request.model_dump(mode="json"))
         return ConsolidationResult.model_validate(answer)
+
+    @staticmethod
+    def _attribute(kind: MemoryKind, content: str) -> str | None:
+        """The attribute a fact's sentence sets (memory.services.facts), kept with it."""
+        parsed = attribute_of(content) if kind is MemoryKind.semantic else None
+        return None if parsed is None else parsed[0]
 
     async def _embed(self, contents: Sequence[str]) -> list[StoredEmbedding | None]:
         return await self._runtime.embeddings(None, list(contents), self._runtime.embed)

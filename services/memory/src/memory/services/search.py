@@ -176,8 +176,8 @@ def fact_attribute(memory: dict[str, Any]) -> str | None:
     before attributes were kept); None for an episode or a procedure."""
     if memory.get("kind") != "semantic":
         return None
-    if memory.get("attribute"):
-        return str(memory["attribute"])
+    if "attribute" in memory:  # written by a version that keeps it (null: none)
+        return None if memory["attribute"] is None else str(memory["attribute"])
     parsed = attribute_of(memory.get("content", ""))
     return None if parsed is None else parsed[0]
 
