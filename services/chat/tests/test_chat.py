@@ -179,7 +179,13 @@ async def test_stream_sends_typed_events_then_the_whole_reply(
     assert kinds.count("delta") > 3  # token by token
     assert kinds[-1] == "done"
     done = events[-1][1]
-    assert "".join(d["text"] for k, d in events if k == "delta") == done["reply"]
+    deltas = [d for k, d in events if k == "delta"]
+    assert "".join(d["text"] for d in deltas) == done["reply"]
+    # Each delta also carries the reply so far (for clients that render `response`).
+    assert [d["response"] for d in deltas] == [
+        "".join(d["text"] for d in deltas[: i + 1]) for i in range(len(deltas))
+    ]
+    assert deltas[-1]["response"] == done["response"]
     assert done["session_id"] == events[0][1]["session_id"]
     assert len(turn_events(fake_sidecar)) == 1
 

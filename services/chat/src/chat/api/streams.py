@@ -83,12 +83,13 @@ async def with_notifications(
 async def chat_stream(
     *, body: ChatRequest, service: ChatServiceDep, request: Request, caller: CallerDep
 ) -> EventSourceResponse:
-    """One turn as Server-Sent Events: ``session`` (ids, memories used, degraded), ``delta``,
-    ``tool_call``, ``tool_result``, ``memory`` (live notifications), then ``done`` (the whole
-    reply and its metadata; ``metadata.interrupted`` when a newer message interrupted it) or
-    ``error`` (``code``: ``session_deleted``, ``model_failed``, ``model_timeout``,
-    ``unavailable``). Heartbeats
-    keep idle proxies from closing it.
+    """One turn as Server-Sent Events: ``session`` (ids, memories used, degraded), ``delta``
+    (``text``, the new text, and ``response``, the reply so far: what clients that render
+    each event's ``response`` show), ``tool_call``, ``tool_result``, ``memory`` (live
+    notifications), then ``done`` (the whole reply and its metadata; ``metadata.interrupted``
+    when a newer message interrupted it) or ``error`` (``code``: ``session_deleted``,
+    ``model_failed``, ``model_timeout``, ``unavailable``). Heartbeats keep idle proxies from
+    closing it.
 
     The session's turn is taken before the stream opens: a missing session answers 404 and a
     refused message (``multitask_strategy=reject``) 409, both as plain HTTP errors. A client
@@ -99,10 +100,15 @@ async def chat_stream(
     hub = hub_of(request)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
+        so_far: list[str] = []
         try:
             with hub.subscribe(body.user_id) as notes:
                 async for event in with_notifications(run.events(), notes):
-                    yield ServerSentEvent(event=event.type, data=json.dumps(event.data))
+                    data = event.data
+                    if event.type == "delta":  # and the reply so far, for clients that
+                        so_far.append(data["text"])  # render each event's `response`
+                        data = {**data, "response": "".join(so_far)}
+                    yield ServerSentEvent(event=event.type, data=json.dumps(data))
         finally:
             run.cancel("client_disconnected")  # a no-op once the turn has ended
 
