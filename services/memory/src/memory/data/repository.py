@@ -502,10 +502,6 @@ class MemoryRepository:
         await self._commit(ops, new_head, etag, step)
         return fresh
 
-    async def exists(self, user_id: str, memory_id: str) -> bool:
-        """Whether the memory's document exists, live or as a tombstone."""
-        return (await self._store.get(memory_key(user_id, memory_id))).value is not None
-
     async def read_stored(self, user_id: str, ids: Sequence[str]) -> dict[str, StoredMemory]:
         """The documents of ``ids`` that exist, live or tombstones, by id."""
         entries = await self._read_many([memory_key(user_id, i) for i in ids])

@@ -284,15 +284,8 @@ class StoredMemory(Memory):
         current content as the one version known."""
         if self.history:
             return list(self.history)
-        return [
-            MemoryVersion(
-                version=self.version,
-                operation=MemoryOperation.add if self.version == 1 else MemoryOperation.update,
-                content=self.content,
-                at=self.updated_at,
-                source=self.source,
-            )
-        ]
+        first = MemoryOperation.add if self.version == 1 else MemoryOperation.update
+        return [self.entry(first, self.source)]
 
     def with_history(self) -> StoredMemory:
         """This memory with its history written out: a new memory's first version (an

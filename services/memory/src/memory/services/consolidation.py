@@ -45,7 +45,7 @@ from memory.models.memory import (
 )
 from memory.services.embedding import TextEmbedder
 from memory.services.facts import attribute_of, normalise, same_value
-from memory.services.search import Segment, SegmentReader, terms
+from memory.services.search import Segment, SegmentReader, fact_attribute, terms
 from sidecar.errors import ETagMismatch
 from sidecar.state import retry_on_conflict
 
@@ -287,6 +287,15 @@ class CandidateMemory(BaseModel):
         default=None, description="When the user said it (a turn's time; null: now)."
     )
 
+    def compared(self, embedder: TextEmbedder | None) -> Candidate:
+        """This memory as consolidation compares it (with its unit vector)."""
+        return Candidate(
+            id=str(self.memory.id), kind=self.memory.kind, content=self.memory.content,
+            attribute=self.memory.attribute, value=self.value, retract=self.retract,
+            vector=candidate_vector(self.memory.embedding, embedder), forget=self.forget,
+            said_at=self.said_at,
+        )  # fmt: skip
+
 
 class PlannedOperation(BaseModel):
     """An operation an LLM planned (memory.services.planner): for candidate ``candidate``
@@ -417,8 +426,8 @@ def known_memories(
                 continue
             memory = orjson.loads(segment.blobs[row])
             content = memory["content"]
-            parsed = attribute_of(content)
-            attribute = memory.get("attribute") or (parsed[0] if parsed else None)
+            attribute = fact_attribute(memory)
+            parsed = attribute_of(content) if attribute is not None else None
             found.append(
                 Known(
                     id=segment.ids[row],
@@ -524,23 +533,14 @@ class Consolidator:
 
     async def _attempt(self, user_id: str, request: ConsolidationRequest) -> ConsolidationResult:
         ids = [str(c.memory.id) for c in request.candidates]
-        if request.marker is not None and await self._repository.exists(user_id, request.marker):
-            return ConsolidationResult(applied=False)
-        stored_before = await self._repository.read_stored(user_id, ids)
+        marker = [] if request.marker is None or request.marker in ids else [request.marker]
+        stored_before = await self._repository.read_stored(user_id, [*ids, *marker])
+        if request.marker is not None and request.marker in stored_before:
+            return ConsolidationResult(applied=False)  # this turn was applied already
         head, segments = await self._reader.everything(user_id)
         now = datetime.now(UTC)
         candidates = [
-            Candidate(
-                id=str(c.memory.id),
-                kind=c.memory.kind,
-                content=c.memory.content,
-                attribute=c.memory.attribute,
-                value=c.value,
-                retract=c.retract,
-                vector=candidate_vector(c.memory.embedding, self._embedder),
-                forget=c.forget,
-                said_at=c.said_at,
-            )
+            c.compared(self._embedder)
             for c in request.candidates
             if str(c.memory.id) not in stored_before
         ]

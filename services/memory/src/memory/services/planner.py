@@ -25,7 +25,6 @@ from memory.services.consolidation import (
     CandidateMemory,
     Known,
     PlannedOperation,
-    candidate_vector,
     similarity,
 )
 from memory.services.embedding import TextEmbedder
@@ -111,15 +110,8 @@ class LLMPlanner:
     def candidates(self, requested: Sequence[CandidateMemory]) -> list[Candidate]:
         """The facts of ``requested`` as consolidation compares them (with their vectors)."""
         return [
-            Candidate(
-                id=str(c.memory.id), kind=c.memory.kind, content=c.memory.content,
-                attribute=c.memory.attribute, value=c.value, retract=c.retract,
-                vector=candidate_vector(c.memory.embedding, self._embedder),
-                said_at=c.said_at,
-            )
-            for c in requested
-            if c.memory.kind is MemoryKind.semantic
-        ]  # fmt: skip
+            c.compared(self._embedder) for c in requested if c.memory.kind is MemoryKind.semantic
+        ]
 
     async def plan(
         self, requested: Sequence[CandidateMemory], known: Sequence[Known]
