@@ -31,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import orjson
-import pybase64
 from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
@@ -45,7 +44,13 @@ from memory.models.memory import (
 )
 from memory.services.embedding import TextEmbedder
 from memory.services.facts import attribute_of, normalise, same_value
-from memory.services.search import Segment, SegmentReader, fact_attribute, terms
+from memory.services.search import (
+    Segment,
+    SegmentReader,
+    decode_vectors,
+    fact_attribute,
+    terms,
+)
 from sidecar.errors import ETagMismatch
 from sidecar.state import retry_on_conflict
 
@@ -372,11 +377,7 @@ def forgotten_episodes(
             continue
         for segment in segments:
             live = segment.live(now)
-            postings = [segment.postings.get(w) for w in words]
-            if any(p is None for p in postings):
-                continue
-            rows = set.intersection(*(set(p.tolist()) for p in postings if p is not None))
-            for row in sorted(rows):
+            for row in sorted(segment.rows_with(words)):
                 memory_id = segment.ids[row]
                 if segment.kinds[row] != MemoryKind.episodic or not live[row] or memory_id in seen:
                     continue
@@ -483,27 +484,19 @@ def relevant_rows(
         for attribute in attributes:
             chosen[at].update(segment.by_attribute.get(attribute, ()))
         for words in texts:
-            postings = [segment.postings.get(w) for w in words]
-            if words and all(p is not None for p in postings):
-                chosen[at] |= set.intersection(
-                    *(set(p.tolist()) for p in postings if p is not None)
-                )
+            chosen[at] |= segment.rows_with(words)
     return [sorted(rows) for rows in chosen]
 
 
 def candidate_vector(
     embedding: StoredEmbedding | None, embedder: TextEmbedder | None
 ) -> NDArray[np.float32] | None:
-    """A candidate's unit vector, from its float32 embedding (None without one of the
-    embedder's model)."""
-    if embedding is None or embedder is None or embedding.model != embedder.model_name:
+    """A candidate's unit vector, from its float32 embedding as the embedder wrote it (None
+    without one of the embedder's model)."""
+    if embedding is None or embedder is None:
         return None
-    vector = np.frombuffer(pybase64.b64decode(embedding.vector), dtype="<f4")
-    if vector.shape != (embedder.dimension,):
-        return None
-    norm = float(np.linalg.norm(vector))
-    unit: NDArray[np.float32] = (vector / np.float32(norm)).astype(np.float32)
-    return unit if norm > 0 else None
+    matrix, missing = decode_vectors([embedding.model_dump()], embedder)
+    return None if missing else matrix[0]
 
 
 class Consolidator:

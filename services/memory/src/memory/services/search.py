@@ -87,6 +87,13 @@ class Segment:
             for kind, blob in zip(self.kinds, self.blobs, strict=True)
         ]
 
+    def rows_with(self, words: set[str]) -> set[int]:
+        """The rows whose content or tags have every one of ``words`` (none for no words)."""
+        postings = [self.postings.get(w) for w in words]
+        if not postings or any(p is None for p in postings):
+            return set()
+        return set.intersection(*(set(p.tolist()) for p in postings if p is not None))
+
     @cached_property
     def by_attribute(self) -> dict[str, list[int]]:
         """attribute -> the rows of the facts that set it."""
