@@ -535,6 +535,52 @@ def component_port(resource_set: str, component: str, key: str) -> int:
     raise LookupError(f"{component}.{key} not found in components/{resource_set}")
 
 
+def sqlite_files(resource_dirs: Sequence[Path], config_file: Path, *, base: Path) -> list[Path]:
+    """The SQLite database files that the components in ``resource_dirs`` and the name
+    resolution of ``config_file`` open, relative paths resolved against ``base`` (the
+    directory daprd runs in). Connection-string options and a ``file:`` prefix are dropped."""
+    strings = []
+    for directory in resource_dirs:
+        for path in sorted(directory.glob("*.yaml")):
+            for doc in yaml.safe_load_all(path.read_text()):
+                if doc and doc.get("kind") == "Component" and ".sqlite" in doc["spec"]["type"]:
+                    strings += [
+                        str(i["value"]) for i in doc["spec"]["metadata"]
+                        if i["name"] == "connectionString"
+                    ]  # fmt: skip
+    resolution = (yaml.safe_load(config_file.read_text()).get("spec") or {}).get(
+        "nameResolution"
+    ) or {}
+    if resolution.get("component") == "sqlite":
+        strings.append(str(resolution["configuration"]["connectionString"]))
+    files = []
+    for value in strings:
+        name = value.partition("?")[0].removeprefix("file:")
+        if name and name != ":memory:":
+            files.append((base / name).resolve())
+    return files
+
+
+def create_sqlite_files(files: Sequence[Path]) -> None:
+    """Create each SQLite database file in WAL mode before any daprd opens it.
+
+    Every daprd's SQLite components open their file with ``journal_mode(WAL)``
+    (components-contrib ``common/authentication/sqlite``). Turning a new file into WAL takes
+    an exclusive lock for which SQLite runs no busy handler, so two sidecars starting at once
+    on a fresh file (the replicas of an app, sharing its stores) can fail at init with
+    ``database is locked (SQLITE_BUSY)`` whatever ``busyTimeout`` says. WAL is a property of
+    the file: once set, the sidecars' pragma changes nothing and takes no lock.
+    docs/dapr-runtime.md#sqlite-files-are-created-in-wal-mode-first."""
+    import sqlite3
+
+    for path in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode != "wal":
+            raise RuntimeError(f"{path} stayed in journal mode {mode!r}, not WAL")
+
+
 def app_healthy_through_sidecar(app: AppSpec, tokens: Tokens) -> bool:
     """The app answers /healthz when called through its own sidecar."""
     return http_ok(
@@ -578,6 +624,8 @@ def run(resource_set: str, replicas: int = 1) -> int:
         )
     DATA_DIR.mkdir(exist_ok=True)
     STATE_DIR.mkdir(exist_ok=True)
+    resource_dirs = [COMPONENTS / "common", COMPONENTS / resource_set]
+    create_sqlite_files(sqlite_files(resource_dirs, config, base=ROOT / "services" / "chat"))
     shutil.rmtree(RUNTIME_DIR, ignore_errors=True)
     run_file.prepare()
     log_dir = STATE_DIR / "logs"

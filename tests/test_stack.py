@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import stat
 import subprocess
 from pathlib import Path
@@ -18,8 +19,10 @@ from scripts.stack import (
     STATE_DIR,
     RunFile,
     Tokens,
+    create_sqlite_files,
     daprd_wrapper,
     runtime_bin,
+    sqlite_files,
     staged_config,
 )
 from sidecar.settings import SidecarSettings
@@ -133,3 +136,47 @@ def test_test_stack_port_blocks_never_overlap() -> None:
     names = [a.process_name(part) for a in itertools.chain(
         stack.replicas("chat"), stack.replicas("memory")) for part in ("app", "daprd")]  # fmt: skip
     assert len(names) == len(set(names))
+
+
+def test_every_sqlite_file_of_the_embedded_set_is_found_beside_the_run() -> None:
+    files = sqlite_files(
+        [COMPONENTS / "common", COMPONENTS / "embedded"],
+        COMPONENTS / "config.yaml",
+        base=COMPONENTS.parent / "services" / "chat",
+    )
+    data = COMPONENTS.parent / "data"
+    assert sorted(files) == sorted(
+        data / f"{name}.db"
+        for name in ("chat-state", "memory-state", "chat-actors", "memory-actors",
+                     "name-resolution")
+    )  # fmt: skip
+    chat = COMPONENTS.parent / "services" / "chat"
+    assert sqlite_files([COMPONENTS / "redis"], COMPONENTS / "config.yaml", base=chat) == [
+        data / "name-resolution.db"
+    ]
+
+
+def test_a_sqlite_file_created_first_takes_no_lock_when_a_sidecar_asks_for_wal(
+    tmp_path: Path,
+) -> None:
+    """The start-up race of two sidecars on one fresh file (docs/dapr-runtime.md): while one
+    connection writes, turning the file into WAL fails at once despite a busy timeout. A file
+    created in WAL beforehand answers the same pragma without a lock."""
+
+    def wal_while_another_writes(path: Path) -> str:
+        writer = sqlite3.connect(path, isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("CREATE TABLE IF NOT EXISTS state (key TEXT)")
+        try:
+            with sqlite3.connect(path, timeout=5) as sidecar:
+                return str(sidecar.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+
+    with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+        wal_while_another_writes(tmp_path / "fresh.db")
+    prepared = tmp_path / "nested" / "prepared.db"
+    create_sqlite_files([prepared])
+    assert wal_while_another_writes(prepared) == "wal"
+    create_sqlite_files([prepared])  # again, on a file in use: nothing to change

@@ -35,10 +35,12 @@ from scripts.stack import (
     ProcessSet,
     Sentry,
     Tokens,
+    create_sqlite_files,
     http_ok,
     port_open,
     process_set,
     runtime_bin,
+    sqlite_files,
     start_placement,
     start_process,
     start_sentry,
@@ -356,6 +358,7 @@ def stage_resources(
         del config["spec"]["mtls"], config["spec"]["accessControl"]
     config_path = workdir / "resources" / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    create_sqlite_files(sqlite_files(dirs, config_path, base=workdir))
     return dirs, config_path
 
 
