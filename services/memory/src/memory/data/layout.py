@@ -28,7 +28,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from memory.models.memory import StoredMemory
-from sidecar.paging import Json, PagedLayout, PageRef, Position, next_times, page_of
+from sidecar.paging import Json, PagedLayout, PageRef, Position, next_times
 
 
 def raw_position(memory: Json) -> Position:
@@ -185,17 +185,10 @@ class MemoryHead(BaseModel):
             return self.tail[-1].created_at
         return self.pages[-1].last if self.pages else None
 
-    def page_of(self, position: Position) -> int | None:
-        """Index in ``pages`` of the page whose range holds ``position`` (None: not sealed)."""
-        return page_of(self.pages, position)
-
     def expiring(self, memories: Sequence[StoredMemory]) -> datetime | None:
         """``next_expiry`` once ``memories`` are written too."""
         times = [t for t in (self.next_expiry, *(m.expires_at for m in memories)) if t]
         return min(times, default=None)
-
-    def in_tail(self, memory_id: str) -> int | None:
-        return next((i for i, e in enumerate(self.tail) if e.id == memory_id), None)
 
 
 def stamp(memories: Sequence[StoredMemory], after: datetime | None) -> list[StoredMemory]:

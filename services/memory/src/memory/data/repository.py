@@ -195,38 +195,10 @@ class MemoryRepository:
             ):
                 return []
             existing = {e.key for e in found if e.exists}
-            unique = {k: m for m, k in zip(memories, keys, strict=True) if k not in existing}
+            unique = [m for m, k in zip(memories, keys, strict=True) if k not in existing]
             if not unique:
                 return []
-            if head.count + len(unique) > self._max_per_user:
-                raise MemoryLimitReached(self._max_per_user)
-            fresh = stamp(list(unique.values()), head.latest())
-            tail = [*head.tail, *(entry_for(m) for m in fresh)]
-            change = PageChange(pages=head.pages, next_page=head.next_page)
-            if len(tail) >= MEMORY_PAGES.max_entries:  # seal the tail into pages
-                earlier = await self.get_many_values(user_id, [e.id for e in head.tail])
-                dumped = [m.model_dump(mode="json") for m in fresh]
-                change, left = MEMORY_PAGES.seal(
-                    user_id,
-                    [page_item(m) for m in (*earlier, *dumped)],
-                    pages=head.pages,
-                    next_page=head.next_page,
-                )
-                remainder = {m["id"] for m in left}  # a last page not full stays in the tail
-                tail = [e for e in tail if e.id in remainder]
-            new_head = head.model_copy(
-                update={
-                    "version": head.version + 1,
-                    "count": head.count + len(fresh),
-                    "pages": change.pages,
-                    "next_page": change.next_page,
-                    "tail": tail,
-                    "next_expiry": head.expiring(fresh),
-                }
-            )
-            ops = [self._memory_op(m, EventType.memory_created) for m in fresh]
-            await self._commit(ops, new_head, etag, change)
-            return fresh
+            return await self._write(head, etag, adds=unique, changes=[])
 
         return await retry_on_conflict(attempt)
 
@@ -243,8 +215,7 @@ class MemoryRepository:
             if memory is None:
                 return None
             updated = patch.apply(memory)
-            op = self._memory_op(updated, EventType.memory_updated, etag=current.etag)
-            await self._change_indexed(head, etag, memory, updated, op)
+            await self._write_change(head, etag, Change(memory, updated, current.etag))
             return updated
 
         return await retry_on_conflict(attempt)
@@ -271,13 +242,7 @@ class MemoryRepository:
                     "version": memory.version + 1,
                 }
             )
-            op = self._memory_op(
-                tombstone,
-                EventType.memory_deleted,
-                etag=current.etag,
-                ttl_seconds=self._tombstone_ttl,
-            )
-            await self._change_indexed(head, etag, memory, None, op)
+            await self._write_change(head, etag, Change(memory, tombstone, current.etag))
             return True
 
         return await retry_on_conflict(attempt)
@@ -411,6 +376,26 @@ class MemoryRepository:
             and not_after_forget_of <= head.forgotten_at
         ):
             return None
+        return await self._write(
+            head, etag, adds=adds, changes=changes, next_expiry=next_expiry, swept=swept
+        )
+
+    async def _write(
+        self,
+        head: MemoryHead,
+        etag: str,
+        *,
+        adds: Sequence[StoredMemory],
+        changes: Sequence[Change],
+        next_expiry: datetime | None = None,
+        swept: bool = False,
+    ) -> list[StoredMemory]:
+        """The one write of memories: ``adds`` stamped to follow the user's newest and stored,
+        ``changes`` applied where their memories are indexed (an update in place, a tombstone
+        taken out), the pages rewritten or sealed as needed, and the head at ``etag`` moved on,
+        all in one transaction whose operations the outbox announces. Returns the memories
+        added, as stored. Raises MemoryLimitReached, ETagMismatch (through the store)."""
+        user_id = head.user_id
         tail = list(head.tail)
         pages, next_page = list(head.pages), head.next_page
         saves: dict[str, Json] = {}
@@ -528,69 +513,12 @@ class MemoryRepository:
         memory = StoredMemory.model_validate(entry.value)
         return None if memory.deleted_at is not None or memory.user_id != user_id else memory
 
-    async def _change_indexed(
-        self,
-        head: MemoryHead,
-        etag: str | None,
-        memory: StoredMemory,
-        updated: StoredMemory | None,
-        op: StateOp,
-    ) -> None:
-        """Commit ``op`` (the memory's new document or tombstone) with the index change:
-        ``updated`` replaces ``memory`` where it is indexed, or None takes it out. ``head``
-        and ``etag``: as read with the memory, before the change."""
-        user_id = head.user_id
-        if etag is None:  # a memory without a head (written by an earlier version's crash)
-            head, etag = await self._head_for_write(user_id)
-        memory_id = str(memory.id)
-        count = head.count - (updated is None)
-        at_tail = head.in_tail(memory_id)
-        change: PageChange | None = None
-        tail = head.tail
-        if at_tail is not None:
-            tail = [e for e in head.tail if e.id != memory_id]
-            if updated is not None:
-                tail.insert(at_tail, entry_for(updated))
-        else:
-            at = head.page_of(position_of(memory))
-            if at is None:  # not indexed (a write cut short long ago): fix the document only
-                logger.warning("memory %s of %s is in no page of its head", memory_id, user_id)
-                count = head.count
-            else:
-                change = await self._rewrite_page(head, at, memory_id, updated)
-        new_head = head.model_copy(
-            update={
-                "version": head.version + 1,
-                "count": count,
-                "tail": tail,
-                "next_expiry": head.expiring([] if updated is None else [updated]),
-                **(
-                    {"pages": change.pages, "next_page": change.next_page}
-                    if change is not None else {}
-                ),
-            }
-        )  # fmt: skip
-        await self._commit([op], new_head, etag, change)
-
-    async def _rewrite_page(
-        self, head: MemoryHead, at: int, memory_id: str, updated: StoredMemory | None
-    ) -> PageChange:
-        """Page ``head.pages[at]`` with the memory replaced by ``updated`` (or taken out), as
-        ``sidecar.paging`` rewrites a page (next generation, merge, split or drop)."""
-        user_id = head.user_id
-        (page,) = await self.read_pages(user_id, [head.pages[at]])
-        items: list[Json] = []
-        for m in page["items"]:  # items of earlier versions (float32 vectors) converted too
-            if m["id"] != memory_id:
-                items.append(page_item(m))
-            elif updated is not None:
-                items.append(page_item(updated.model_dump(mode="json")))
-
-        async def read(ref: PageRef) -> Json:
-            (other,) = await self.read_pages(user_id, [ref])
-            return other
-
-        return await MEMORY_PAGES.rewrite(user_id, head.pages, head.next_page, at, items, read)
+    async def _write_change(self, head: MemoryHead, etag: str | None, change: Change) -> None:
+        """Write one memory's ``change`` with ``head`` as read with it (``etag`` None: a memory
+        without a head, written by an earlier version's crash; the head is created)."""
+        if etag is None:
+            head, etag = await self._head_for_write(head.user_id)
+        await self._write(head, etag, adds=[], changes=[change])
 
     async def _save_pages(self, pages: Sequence[Json]) -> None:
         """Write new page generations (last-write: a key left by a crashed write is reused)."""
