@@ -34,6 +34,10 @@ sync: $(UV) ## install the Python workspace (uv.lock)
 dapr: ## install the pinned Dapr runtime and CLI into ~/.dapr/bin (builds from Go modules if needed)
 	scripts/install-dapr.sh
 
+.PHONY: chromium
+chromium: ## install Debian's chromium for the web page's browser tests (if missing)
+	scripts/install-chromium.sh
+
 .PHONY: run
 run: sync dapr ## start both services with their sidecars (dapr run -f); RESOURCES=embedded|redis REPLICAS=1..5
 	$(UV) run --no-sync python scripts/stack.py run --resources $(RESOURCES) --replicas $(REPLICAS)
@@ -80,7 +84,7 @@ images: ## build both service images (needs a Docker engine): IMAGE_PREFIX, IMAG
 
 .PHONY: test-unit
 test-unit: sync k8s-tools ## unit, API and manifest tests (no sidecar)
-	$(UV) run --no-sync pytest -m "not integration and not e2e and not faults" $(PYTEST_FLAGS)
+	$(UV) run --no-sync pytest -m "not integration and not e2e and not faults and not clients" $(PYTEST_FLAGS)
 
 .PHONY: test-integration
 test-integration: sync dapr ## tests against real daprd sidecars and brokers
@@ -94,8 +98,12 @@ test-faults: sync dapr ## fault injection against a real stack: auth on, parts s
 test-e2e: sync dapr ## the whole system through `dapr run -f dapr.yaml`
 	$(UV) run --no-sync pytest -m e2e $(PYTEST_FLAGS)
 
+.PHONY: test-clients
+test-clients: sync dapr chromium ## agent-chat in a real terminal, the web page in real Chromium
+	$(UV) run --no-sync pytest -m clients $(PYTEST_FLAGS)
+
 .PHONY: test
-test: lint typecheck test-unit test-integration test-faults test-e2e ## everything CI runs
+test: lint typecheck test-unit test-integration test-faults test-e2e test-clients ## everything CI runs
 
 .PHONY: docs
 docs: sync ## regenerate docs/events/*.json and docs/openapi/*.json from the code

@@ -31,9 +31,13 @@ def _memory_answers(_: str, request: Any) -> Any:
     import httpx
 
     memory_id = "00000000-0000-4000-8000-000000000000"
+    # One body that reads as each of memory's answers chat parses (list, search, history, a
+    # created memory).
     return httpx.Response(200, json={"user_id": "", "items": [], "total": 0, "hits": [],
                                      "query": "", "mode": "keyword", "versions": [],
-                                     "memory_id": memory_id})  # fmt: skip
+                                     "memory_id": memory_id, "id": memory_id,
+                                     "kind": "semantic", "content": "x",
+                                     "created_at": "2026-12-01T00:00:00Z"})  # fmt: skip
 
 
 def chat_app() -> FastAPI:

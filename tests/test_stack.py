@@ -116,9 +116,16 @@ def test_the_daprd_wrapper_runs_the_real_daprd_with_its_pod_name(tmp_path: Path)
 
 
 def test_test_stack_port_blocks_never_overlap() -> None:
-    from tests.integration.stack import BENCH_PORTS, MAX_REPLICAS, PORTS
+    from tests.integration.stack import (
+        BENCH_PORTS,
+        CLIENT_PORTS,
+        FAULT_PORTS,
+        MAX_REPLICAS,
+        PORTS,
+    )
 
-    blocks = [ports.with_replicas(MAX_REPLICAS) for ports in (*PORTS.values(), BENCH_PORTS)]
+    every_block = (*PORTS.values(), BENCH_PORTS, CLIENT_PORTS, FAULT_PORTS)
+    blocks = [ports.with_replicas(MAX_REPLICAS) for ports in every_block]
     run_file = RunFile.load().staged("embedded", replicas=MAX_REPLICAS)
     try:
         make_run = set(run_file.ports.values()) | {run_file.placement_port}

@@ -150,6 +150,7 @@ class StackPorts:
 
 PORTS = {"embedded": StackPorts.block(0), "redis": StackPorts.block(100)}
 BENCH_PORTS = StackPorts.block(200)  # bench/: can run beside the tests and `make run`
+CLIENT_PORTS = StackPorts.block(300)  # tests/clients: the CLI and the web page
 FAULT_PORTS = StackPorts.block(400)  # tests/faults: a stack of its own, auth and limits on
 
 # The offline model paced like a hosted one (a reply of ~50 words takes ~0.75 s), so that a turn

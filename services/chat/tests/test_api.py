@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -110,3 +111,126 @@ async def test_readyz_still_ready_when_memory_is_down(
     response = await client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["checks"]["memory"] == "degraded"
+
+
+KNOWN_MEMORY = "00000000-0000-4000-8000-000000000001"
+
+
+def consolidating_memory(seen: list[httpx.Request], *, full: bool = False) -> object:
+    """memory's create, delete and search as chat reaches them: a fact it knows is a noop."""
+
+    def invoke(app_id: str, request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if request.method == "POST" and path == "/memories/alice":
+            if full:
+                return httpx.Response(409, json={"error": "memory_limit_reached"})
+            body = json.loads(request.content)
+            known = body["content"] == "I like green tea"
+            memory = {"id": KNOWN_MEMORY if known else "m-2", "created_at": "2026-11-22T06:00:00Z",
+                      **body}  # fmt: skip
+            return httpx.Response(
+                200 if known else 201,
+                json=memory,
+                headers={"Memory-Operation": "noop" if known else "add"},
+            )
+        if request.method == "DELETE":
+            return httpx.Response(204 if path.endswith(KNOWN_MEMORY) else 404)
+        if path == "/memories/alice/search":
+            hit = {"memory": MEMORY_PAGE["items"][0], "score": 0.9}  # type: ignore[index]
+            return httpx.Response(200, json={"hits": [hit]})
+        return httpx.Response(404)
+
+    return invoke
+
+
+async def test_a_user_adds_a_memory_and_learns_what_memory_did_with_it(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    seen: list[httpx.Request] = []
+    fake_sidecar.invoke = consolidating_memory(seen)  # type: ignore[assignment]
+    added = await client.post("/users/alice/memories", json={"content": "  I like coffee "})
+    assert added.status_code == 201
+    assert added.headers["memory-operation"] == "add"
+    assert added.json()["content"] == "I like coffee"
+    assert json.loads(seen[-1].content) == {
+        "kind": "semantic",
+        "content": "I like coffee",
+        "tags": [],
+    }
+    key = seen[-1].headers["idempotency-key"]
+    known = await client.post(
+        "/users/alice/memories",
+        json={"content": "I like green tea"},
+        headers={"Idempotency-Key": "cli-1"},
+    )
+    assert known.status_code == 200
+    assert known.headers["memory-operation"] == "noop"
+    assert seen[-1].headers["idempotency-key"] == "cli-1" != key  # a fresh key per request
+
+
+async def test_adding_a_memory_refuses_bad_input_before_calling_memory(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    seen: list[httpx.Request] = []
+    fake_sidecar.invoke = consolidating_memory(seen)  # type: ignore[assignment]
+    for body in (
+        {"content": "   "},
+        {"content": "x" * 4001},
+        {"content": "ok", "kind": "dream"},
+        {"content": "ok", "tags": ["t"] * 17},
+        {"content": "ok", "extra": 1},
+        {"content": 5},
+    ):
+        response = await client.post("/users/alice/memories", json=body)
+        assert response.status_code == 422, body
+    bad_key = await client.post(
+        "/users/alice/memories", json={"content": "ok"}, headers={"Idempotency-Key": "a b"}
+    )
+    assert bad_key.status_code == 422
+    assert seen == []
+
+
+async def test_a_full_memory_is_a_409_and_memory_down_a_503(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    fake_sidecar.invoke = consolidating_memory([], full=True)  # type: ignore[assignment]
+    response = await client.post("/users/alice/memories", json={"content": "I like tea"})
+    assert response.status_code == 409
+    assert response.json()["error"] == "memory_limit_reached"
+    fake_sidecar.invoke = None
+    down = await client.post("/users/alice/memories", json={"content": "I like tea"})
+    assert down.status_code == 503
+
+
+async def test_a_user_forgets_one_memory_and_searches_the_rest(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    seen: list[httpx.Request] = []
+    fake_sidecar.invoke = consolidating_memory(seen)  # type: ignore[assignment]
+    gone = await client.delete(f"/users/alice/memories/{KNOWN_MEMORY}")
+    assert gone.status_code == 204
+    assert seen[-1].url.path == f"/memories/alice/{KNOWN_MEMORY}"
+    missing = await client.delete("/users/alice/memories/00000000-0000-4000-8000-000000000002")
+    assert missing.status_code == 404
+    assert (await client.delete("/users/alice/memories/not-a-uuid")).status_code == 422
+    found = await client.get("/users/alice/memories/search", params={"q": "tea", "k": 3})
+    assert found.status_code == 200
+    assert found.json()["hits"][0]["memory"]["content"] == "Alice likes tea"
+    assert seen[-1].url.params["k"] == "3"
+    calls = len(seen)
+    for params in ({"q": " "}, {"q": "x" * 1001}, {"q": "tea", "k": 0}, {}):
+        assert (await client.get("/users/alice/memories/search", params=params)).status_code == 422
+    assert len(seen) == calls
+
+
+async def test_memory_answering_an_unexpected_body_is_a_503_not_a_500(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    fake_sidecar.invoke = lambda _app, _request: httpx.Response(200, json={"odd": True})  # type: ignore[assignment]
+    for response in (
+        await client.post("/users/alice/memories", json={"content": "I like tea"}),
+        await client.get("/users/alice/memories"),
+        await client.get("/users/alice/memories/search", params={"q": "tea"}),
+    ):
+        assert response.status_code == 503, response.text

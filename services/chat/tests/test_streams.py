@@ -158,3 +158,40 @@ async def test_an_empty_or_malformed_bulk_delivery_changes_nothing(
     # "entries" that is not a list is not a bulk envelope: an event without a type, dropped.
     not_bulk = await client.post("/events/memory-events", json={"entries": {"e1": {}}})
     assert not_bulk.json() == {"status": "DROP"}
+
+
+def test_a_turn_that_recalls_memories_streams_them_on_both_transports(
+    app: FastAPI, memory: Any
+) -> None:
+    """The ``session`` event carries the memories used, dated: as JSON on the socket and in
+    the SSE stream (a datetime left in it once broke both, found by the CLI's terminal test)."""
+    from .conftest import hit  # noqa: TID252
+
+    memory.hits = [hit("m-1", "The user lives in Lisbon.", 0.9)]
+    client = TestClient(app)  # not entered: no lifespan, the fake sidecar is already attached
+    with client.websocket_connect("/ws?user_id=alice") as ws:
+        ws.send_json({"type": "user_message", "content": "Where do I live?"})
+        messages = receive_until(ws, "workflow_completed")
+    (used,) = messages[0]["memories_used"]
+    assert used["created_at"] == "2026-11-22T06:00:00Z"
+    stream = client.post("/chat/stream", json={"user_id": "alice", "message": "Where?"})
+    assert stream.status_code == 200
+    first = stream.text.split("\n\n")[0]
+    assert "event: session" in first
+    assert '"created_at": "2026-11-22T06:00:00Z"' in first
+    assert "event: done" in stream.text
+
+
+def test_a_socket_turn_that_fails_in_our_code_tells_the_client(
+    app: FastAPI, monkeypatch: Any
+) -> None:
+    from chat.api import streams
+
+    monkeypatch.setattr(streams, "WS_TYPES", {"session": "workflow_started"})  # no "delta"
+    client = TestClient(app)  # not entered: no lifespan, the fake sidecar is already attached
+    with client.websocket_connect("/ws?user_id=alice") as ws:
+        ws.send_json({"type": "user_message", "content": "Hello"})
+        messages = receive_until(ws, "error")
+        assert messages[-1] == {"type": "error", "code": "internal", "message": "internal error"}
+        ws.send_json({"type": "user_message", "content": "still there?"})  # the socket stays
+        assert ws.receive_json()["type"] == "workflow_started"

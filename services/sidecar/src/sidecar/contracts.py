@@ -10,6 +10,14 @@ USER_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 # Session, turn and other reference ids.
 REF_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
+#: A memory's content and tags as memory stores them: chat checks what clients send it to
+#: create one against the same bounds, before calling memory.
+MAX_MEMORY_CONTENT: Final = 4000
+MAX_MEMORY_TAGS: Final = 16
+MAX_MEMORY_TAG: Final = 64
+#: The response header that says what creating a memory did (`add`, `noop`, `update`).
+MEMORY_OPERATION_HEADER: Final = "Memory-Operation"
+
 SUCCESS: Final[dict[str, str]] = {"status": "SUCCESS"}
 DROP: Final[dict[str, str]] = {"status": "DROP"}
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
-from uuid import UUID
+from uuid import UUID, uuid4
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
 
-from chat.api import streams
+from chat.api import streams, web
 from chat.api.deps import (
     RATE_LIMITED,
     AuthorizedUserId,
@@ -18,7 +18,7 @@ from chat.api.deps import (
     get_settings,
 )
 from chat.models.chat import ChatRequest, ChatResponse
-from chat.models.memory import MemoryHistory, MemoryList
+from chat.models.memory import MemoryHistory, MemoryList, MemoryNote, MemoryView, SearchResults
 from chat.models.sessions import SessionCreated, SessionDeleted, SessionHistory, SessionList
 from chat.services.agent import AGENT_DESCRIPTION, AGENT_NAME, TOOLS
 from chat.services.chat import (
@@ -30,6 +30,7 @@ from chat.services.chat import (
 )
 from chat.services.memories import memory_access
 from sidecar.auth import Authenticator
+from sidecar.contracts import MEMORY_OPERATION_HEADER
 from sidecar.errors import InvocationFailed
 from sidecar.health import Readiness, health_router
 from sidecar.strict_json import StrictJSONRoute
@@ -52,6 +53,7 @@ async def memory_reachable(request: Request, readiness: Readiness) -> None:
 router = APIRouter(route_class=StrictJSONRoute)
 router.include_router(health_router(memory_reachable))
 router.include_router(streams.router)
+router.include_router(web.router)
 
 
 @router.get("/agents", tags=["agents"])
@@ -149,3 +151,83 @@ async def user_memory_history(
     if history is None:
         raise HTTPException(status_code=404, detail=f"memory {memory_id} not found")
     return history
+
+
+MemoryIdPath = Annotated[UUID, Path(description="The memory's id (a UUID).")]
+NO_MEMORY: dict[int | str, dict[str, Any]] = {404: {"description": "No such memory for this user."}}
+
+
+@router.get("/users/{user_id}/memories/search", tags=["memories"])
+async def search_user_memories(
+    *,
+    user_id: AuthorizedUserId,
+    memory: MemoryAccessDep,
+    q: Annotated[str, Query(min_length=1, max_length=1000, pattern=r"\S")],
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> SearchResults:
+    """The user's memories most relevant to ``q``, best first, with their scores (memory's
+    search: current facts rank before the episodes they came from)."""
+    return await memory.search(user_id=user_id, query=q, k=k)
+
+
+@router.post(
+    "/users/{user_id}/memories",
+    status_code=status.HTTP_201_CREATED,
+    tags=["memories"],
+    responses={
+        200: {
+            "model": MemoryView,
+            "description": "Nothing new was stored: known already (`noop`) or the new value of "
+            "a memory holding the same attribute (`update`; both: that memory).",
+            "headers": {MEMORY_OPERATION_HEADER: {"schema": {"type": "string"}}},
+        },
+        201: {
+            "description": "Stored as a new memory (`add`).",
+            "headers": {MEMORY_OPERATION_HEADER: {"schema": {"type": "string"}}},
+        },
+        409: {"description": "The user's memory limit is reached (`memory_limit_reached`)."},
+    },
+)
+async def add_user_memory(
+    *,
+    user_id: AuthorizedUserId,
+    body: MemoryNote,
+    memory: MemoryAccessDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            pattern=r"^[A-Za-z0-9._:-]+$",
+            description="Makes the request safe to retry: memory stores at most one memory "
+            "per key.",
+        ),
+    ] = None,
+) -> MemoryView:
+    """Remember something for the user, as the agent's ``remember`` tool does. A fact is
+    consolidated with what memory knows (docs/memory.md#consolidation); the
+    ``Memory-Operation`` header says what happened, and ``memory`` events tell the user's
+    open streams."""
+    added = await memory.add(
+        user_id=user_id, note=body, idempotency_key=idempotency_key or uuid4().hex
+    )
+    if added.operation != "add":
+        response.status_code = status.HTTP_200_OK
+    response.headers[MEMORY_OPERATION_HEADER] = added.operation
+    return added.memory
+
+
+@router.delete(
+    "/users/{user_id}/memories/{memory_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    tags=["memories"],
+    responses=NO_MEMORY,
+)
+async def forget_user_memory(
+    *, user_id: AuthorizedUserId, memory_id: MemoryIdPath, memory: MemoryAccessDep
+) -> None:
+    """Forget one memory (memory keeps a tombstone and announces ``memory.deleted``)."""
+    if not await memory.forget(user_id=user_id, memory_id=str(memory_id)):
+        raise HTTPException(status_code=404, detail=f"memory {memory_id} not found")

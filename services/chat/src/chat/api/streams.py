@@ -205,10 +205,18 @@ async def chat_socket(
         running[:] = [run]
         # A `cancel` stops the turn, which is saved and still ends with its events here
         # (workflow_completed, marked interrupted).
-        async for event in run.events():
-            if event.type == "done":
-                await send({"type": "text_message", "content": event.data["reply"]})
-            await send({"type": WS_TYPES[event.type], **event.data})
+        try:
+            async for event in run.events():
+                if event.type == "done":
+                    await send({"type": "text_message", "content": event.data["reply"]})
+                await send({"type": WS_TYPES[event.type], **event.data})
+        except (WebSocketDisconnect, asyncio.CancelledError):
+            raise
+        except Exception:  # a bug of ours: the client is told, never left waiting
+            logger.exception("websocket turn for %s failed", user_id)
+            run.cancel("internal_error")
+            with contextlib.suppress(Exception):
+                await send({"type": "error", "code": "internal", "message": "internal error"})
 
     async def forward(notes: asyncio.Queue[dict[str, Any]]) -> None:
         while True:

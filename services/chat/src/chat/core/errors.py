@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from chat.core.exceptions import (
+    MemoryLimitReached,
     ModelFailed,
     ModelTimedOut,
     RateLimited,
@@ -55,6 +56,10 @@ async def _rate_limited(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _memory_limit(_: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(error_body("memory_limit_reached", str(exc)), status_code=409)
+
+
 def install(app: FastAPI) -> None:
     install_error_handlers(app)
     app.add_exception_handler(SessionNotFound, _session_not_found)
@@ -65,3 +70,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ModelFailed, _model_failed)
     app.add_exception_handler(ModelTimedOut, _model_timed_out)
     app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(MemoryLimitReached, _memory_limit)

@@ -68,3 +68,8 @@ class RateLimited(Exception):
         #: (``Retry-After``, RFC 9110 §10.2.3).
         self.retry_after = max(1, math.ceil(retry_after_seconds))
         super().__init__(f"too many turns: try again in {self.retry_after} s (TURN_RATE_LIMIT)")
+
+
+class MemoryLimitReached(Exception):
+    """memory refused a new memory: the user has as many as it keeps (memory's 409). HTTP
+    409 ``memory_limit_reached``; nothing stored."""

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from sidecar.contracts import USER_ID_PATTERN
+from sidecar.contracts import MAX_MEMORY_CONTENT, MAX_MEMORY_TAG, MAX_MEMORY_TAGS, USER_ID_PATTERN
 
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 
@@ -58,6 +58,36 @@ class MemoryList(BaseModel):
     user_id: str
     items: list[MemoryView]
     total: int
+
+
+class MemoryNote(BaseModel):
+    """What a user asks the agent to remember (``POST /users/{user_id}/memories``), within the
+    bounds memory stores (sidecar.contracts)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_CONTENT),
+    ] = Field(description="The memory, in the user's words (a fact about them, by default).")
+    kind: Literal["semantic", "episodic", "procedural"] = "semantic"
+    tags: Annotated[
+        list[
+            Annotated[
+                str,
+                StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_TAG),
+            ]
+        ],
+        Field(max_length=MAX_MEMORY_TAGS),
+    ] = Field(default_factory=list)
+
+
+class MemoryAdded(BaseModel):
+    """What creating a memory did: ``add`` (a new memory), ``noop`` (already known: the
+    memory that says it) or ``update`` (the new value of the memory holding that attribute)."""
+
+    memory: MemoryView
+    operation: str
 
 
 class SearchHit(BaseModel):

@@ -549,7 +549,7 @@ class ChatService:
             {
                 "session_id": turn.session_id,
                 "turn_id": turn.turn_id,
-                "memories_used": [m.model_dump() for m in memories],
+                "memories_used": [m.model_dump(mode="json") for m in memories],
                 "degraded": turn.degraded,
             },
         )

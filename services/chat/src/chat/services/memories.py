@@ -5,9 +5,11 @@ from __future__ import annotations
 import httpx
 from circuitbreaker import CircuitBreaker
 
+from chat.core.exceptions import MemoryLimitReached
 from chat.core.settings import ChatSettings
 from chat.data.clients.memory import MemoryClient, memory_breaker
-from chat.models.memory import MemoryHistory, MemoryList
+from chat.models.memory import MemoryAdded, MemoryHistory, MemoryList, MemoryNote, SearchResults
+from sidecar.errors import InvocationFailed
 
 
 class MemoryAccess:
@@ -21,6 +23,27 @@ class MemoryAccess:
 
     async def history(self, *, user_id: str, memory_id: str) -> MemoryHistory | None:
         return await self._client.memory_history(user_id, memory_id)
+
+    async def search(self, *, user_id: str, query: str, k: int) -> SearchResults:
+        return SearchResults(hits=await self._client.search(user_id, query, k=k))
+
+    async def add(self, *, user_id: str, note: MemoryNote, idempotency_key: str) -> MemoryAdded:
+        """Raises MemoryLimitReached, InvocationFailed."""
+        try:
+            return await self._client.add_memory(
+                user_id,
+                kind=note.kind,
+                content=note.content,
+                tags=note.tags,
+                idempotency_key=idempotency_key,
+            )
+        except InvocationFailed as exc:
+            if exc.status_code == 409:
+                raise MemoryLimitReached(str(exc)) from exc
+            raise
+
+    async def forget(self, *, user_id: str, memory_id: str) -> bool:
+        return await self._client.delete_memory(user_id, memory_id)
 
     async def reachable(self) -> bool:
         await self._client.ping()

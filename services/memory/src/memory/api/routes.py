@@ -20,6 +20,7 @@ from memory.models.memory import (
     MemoryUpdate,
     SearchResults,
 )
+from sidecar.contracts import MEMORY_OPERATION_HEADER
 from sidecar.health import Readiness, health_router
 from sidecar.strict_json import StrictJSONRoute
 
@@ -85,7 +86,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-MEMORY_OPERATION = "Memory-Operation"
+MEMORY_OPERATION = MEMORY_OPERATION_HEADER
 
 
 @router.post(

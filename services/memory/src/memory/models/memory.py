@@ -18,17 +18,25 @@ from pydantic import (
     model_validator,
 )
 
-from sidecar.contracts import REF_ID_PATTERN, USER_ID_PATTERN
+from sidecar.contracts import (
+    MAX_MEMORY_CONTENT,
+    MAX_MEMORY_TAG,
+    MAX_MEMORY_TAGS,
+    REF_ID_PATTERN,
+    USER_ID_PATTERN,
+)
 
-MAX_CONTENT = 4000
-MAX_TAGS = 16
+MAX_CONTENT = MAX_MEMORY_CONTENT
+MAX_TAGS = MAX_MEMORY_TAGS
 
 UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 RefId = Annotated[str, StringConstraints(pattern=REF_ID_PATTERN)]
 Content = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
 ]
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Tag = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_TAG)
+]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
 
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from circuitbreaker import CircuitBreaker
+from pydantic import BaseModel, ValidationError
 
-from chat.models.memory import MemoryHistory, MemoryList, SearchHit, SearchResults
+from chat.models.memory import (
+    MemoryAdded,
+    MemoryHistory,
+    MemoryList,
+    MemoryView,
+    SearchHit,
+    SearchResults,
+)
+from sidecar.contracts import MEMORY_OPERATION_HEADER
 from sidecar.errors import InvocationFailed
 
 
@@ -35,6 +44,20 @@ def memory_breaker(*, failures: int, recovery_seconds: float) -> CircuitBreaker:
         expected_exception=memory_down,
         name="memory",
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parsed(model: type[M], data: Any, call: str) -> M:
+    """``data`` read as ``model``; raises InvocationFailed when memory answered something else
+    (a deployment fault: chat answers 503, never 500)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InvocationFailed(
+            f"memory answered {call} with an unexpected body: {exc.error_count()} errors"
+        ) from exc
 
 
 class MemoryClient:
@@ -65,7 +88,7 @@ class MemoryClient:
         if kind is not None:
             params["kind"] = kind
         data = await self._call("GET", f"/memories/{quote(user_id, safe='')}", params=params)
-        return MemoryList.model_validate(data)
+        return _parsed(MemoryList, data, "GET /memories")
 
     async def memory_history(self, user_id: str, memory_id: str) -> MemoryHistory | None:
         """The versions of one memory's content (oldest first), or None if memory has no
@@ -77,7 +100,7 @@ class MemoryClient:
             if exc.status_code == 404:
                 return None
             raise
-        return MemoryHistory.model_validate(data)
+        return _parsed(MemoryHistory, data, "GET history")
 
     async def create_memory(
         self,
@@ -99,18 +122,58 @@ class MemoryClient:
         result: dict[str, Any] = await self._call("POST", path, json=body, headers=headers)
         return result
 
+    async def add_memory(
+        self,
+        user_id: str,
+        *,
+        kind: str,
+        content: str,
+        tags: list[str],
+        idempotency_key: str,
+    ) -> MemoryAdded:
+        """Create a memory as a user asked for it, and say what memory did with it
+        (``Memory-Operation``: ``add``, ``noop`` or ``update``, docs/memory.md#consolidation).
+        Raises InvocationFailed (``status_code`` 409: the user's memory limit)."""
+        path = f"/memories/{quote(user_id, safe='')}"
+        response = await self._request(
+            "POST",
+            path,
+            json={"kind": kind, "content": content, "tags": tags},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        return MemoryAdded(
+            memory=_parsed(MemoryView, response.json(), "POST /memories"),
+            operation=response.headers.get(MEMORY_OPERATION_HEADER, "add"),
+        )
+
+    async def delete_memory(self, user_id: str, memory_id: str) -> bool:
+        """Delete one memory (announced as ``memory.deleted``); False if the user has no such
+        memory. Raises InvocationFailed."""
+        path = f"/memories/{quote(user_id, safe='')}/{quote(memory_id, safe='')}"
+        try:
+            await self._request("DELETE", path)
+        except InvocationFailed as exc:
+            if exc.status_code == 404:
+                return False
+            raise
+        return True
+
     async def search(self, user_id: str, query: str, *, k: int) -> list[SearchHit]:
         path = f"/memories/{quote(user_id, safe='')}/search"
         data = await self._call("GET", path, params={"q": query[:1000], "k": k})
-        return SearchResults.model_validate(data).hits
+        return _parsed(SearchResults, data, "GET search").hits
 
     async def ping(self) -> None:
         """Reach memory's liveness endpoint through both sidecars."""
         await self._call("GET", "/healthz")
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The call's JSON answer. Raises InvocationFailed: memory unreachable, slow, or
-        answering an error, or its breaker open (then without calling)."""
+        """The call's JSON answer. Raises InvocationFailed as ``_request`` does."""
+        return (await self._request(method, path, **kwargs)).json()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """The call's successful response. Raises InvocationFailed: memory unreachable, slow,
+        or answering an error, or its breaker open (then without calling)."""
         if self._breaker is None:
             return await self._send(method, path, **kwargs)
         if self._breaker.opened:
@@ -118,9 +181,12 @@ class MemoryClient:
                 f"memory is unavailable (circuit open for {self._breaker.open_remaining:.0f} s "
                 f"more): {method} {path} not sent"
             )
-        return await self._breaker.call_async(self._send, method, path, **kwargs)
+        response: httpx.Response = await self._breaker.call_async(
+            self._send, method, path, **kwargs
+        )
+        return response
 
-    async def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             headers = {**self._headers, **kwargs.pop("headers", {})}
             response = await self._http.request(
@@ -138,4 +204,4 @@ class MemoryClient:
                 f"memory answered {method} {path} with {status}: {response.text[:200]}",
                 status_code=status,
             )
-        return response.json()
+        return response

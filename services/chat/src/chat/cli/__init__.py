@@ -1,0 +1,1 @@
+"""``agent-chat``: the console client of the chat service (docs/clients.md)."""

@@ -1,0 +1,202 @@
+"""agent-chat's pieces without a server: the stored user id, ``ask`` and its exit codes, how
+a turn's socket messages are shown, and the /memories commands. The whole program runs in a
+real terminal against the running stack in tests/clients/test_cli_terminal.py."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from chat.cli import app as cli
+from chat.cli.client import ChatClient, ClientError, Closed
+
+REPLY = {
+    "response": "Hello Dana.",
+    "reply": "Hello Dana.",
+    "session_id": "s-1",
+    "user_id": "dana",
+    "suggested_questions": [],
+    "metadata": {"degraded": True, "interrupted": False, "memories_used": []},
+}
+
+
+def test_the_first_run_keeps_a_private_user_id_that_later_runs_reuse(tmp_path: Path) -> None:
+    path = tmp_path / "agent-chat" / "config.json"
+    first = cli.stored_user_id(path)
+    assert first.startswith("cli-")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert cli.stored_user_id(path) == first
+    path.write_text('{"user_id": "not valid!"}')
+    replaced = cli.stored_user_id(path)
+    assert replaced != first
+    assert replaced.startswith("cli-")
+    path.write_text("[1, 2")
+    assert cli.stored_user_id(path).startswith("cli-")
+
+
+def serve(handler: Callable[[httpx.Request], httpx.Response], monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """Make every ChatClient the CLI builds talk to ``handler``; returns the requests seen."""
+    seen: list[httpx.Request] = []
+
+    def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+
+    def client(options: cli.Options) -> ChatClient:
+        transport = httpx.MockTransport(recording)
+        return ChatClient(options.url, user_id=options.user_id, token=options.token,
+                          transport=transport)  # fmt: skip
+
+    monkeypatch.setattr(cli.Options, "client", client)
+    return seen
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(cli.app, ["--user", "dana", *args])
+
+
+def test_ask_prints_the_reply_or_the_whole_response_as_json(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen = serve(lambda _: httpx.Response(200, json=REPLY), monkeypatch)
+    result = run("--token", "t0k", "ask", "Hi", "--session", "s-1")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Hello Dana.\n")
+    assert "memory was unavailable" in result.output  # degraded is said
+    body = json.loads(seen[-1].content)
+    assert body == {"user_id": "dana", "message": "Hi", "session_id": "s-1"}
+    assert seen[-1].headers["authorization"] == "Bearer t0k"
+    as_json = run("ask", "Hi", "--json")
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout.splitlines()[0]) == REPLY
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "code", "said"),
+    [
+        (401, {}, 3, "needs a valid token"),
+        (403, {}, 3, "does not allow this user"),
+        (429, {"Retry-After": "7"}, 4, "try again in 7 s"),
+        (503, {"Retry-After": "2"}, 1, "unavailable"),
+        (422, {}, 1, "422"),
+    ],
+)
+def test_ask_fails_with_a_clear_message_and_its_own_exit_code(
+    monkeypatch: pytest.MonkeyPatch, status: int, headers: dict[str, str], code: int, said: str
+) -> None:
+    answer = {"error": "x", "message": "refused"}
+    serve(lambda _: httpx.Response(status, json=answer, headers=headers), monkeypatch)
+    result = run("ask", "Hi")
+    assert result.exit_code == code
+    assert said in result.output
+    assert "Traceback" not in result.output
+
+
+def test_ask_with_no_server_says_so_and_exits_2() -> None:
+    # Port 9 (discard) is closed here: the connection is refused at once.
+    result = run("--url", "http://127.0.0.1:9", "ask", "Hi")
+    assert result.exit_code == 2
+    assert "cannot reach the chat service at http://127.0.0.1:9" in result.output
+
+
+def test_a_bad_user_id_is_refused_before_anything_is_sent() -> None:
+    result = CliRunner().invoke(cli.app, ["--user", "bad id!", "ask", "Hi"])
+    assert result.exit_code == 2
+    assert "a user id is" in result.output
+
+
+def shell(handler: Callable[[httpx.Request], httpx.Response] | None = None) -> cli.Shell:
+    transport = httpx.MockTransport(handler or (lambda _: httpx.Response(404)))
+    client = ChatClient("http://chat", user_id="dana", transport=transport)
+    return cli.Shell(client, Console(record=True, width=100, force_terminal=False))
+
+
+def test_a_turn_streams_with_tools_memories_and_its_markers() -> None:
+    s = shell()
+    state = cli.Turn()
+    messages: list[dict[str, Any]] = [
+        {"type": "workflow_started", "session_id": "s-9", "degraded": True},
+        {"type": "suggested_function_call", "name": "remember", "arguments": "{}"},
+        {"type": "text_message_delta", "text": "Noted, "},
+        {"type": "text_message_delta", "text": "green tea."},
+        {"type": "memory", "event": "memory.created", "memory": {"content": "Likes green tea"}},
+        {"type": "text_message", "content": "Noted, green tea."},
+    ]
+    assert not any(s.show(m, state) for m in messages)
+    assert s.show({"type": "workflow_completed", "metadata": {"interrupted": True}}, state)
+    out = s.console.export_text()
+    assert s.session_id == "s-9"
+    assert "memory is unavailable" in out
+    assert "⚙ remember" in out
+    assert "agent> Noted, green tea.\n" in out
+    assert out.count("Noted, green tea.") == 1  # the whole text is not printed again
+    assert "✎ memory remembered Likes green tea" in out
+    assert "(interrupted: the reply so far is saved)" in out
+
+
+def test_turn_errors_end_the_turn_with_what_to_do() -> None:
+    s = shell()
+    s.session_id = "gone"
+    assert s.show({"type": "error", "code": "rate_limited", "retry_after": 3}, cli.Turn())
+    assert s.show({"type": "error", "code": "not_found", "message": "no session"}, cli.Turn())
+    out = s.console.export_text()
+    assert "rate limited: try again in 3 s" in out
+    assert "error (not_found): no session" in out
+    assert s.session_id is None
+    with pytest.raises(ClientError, match="refused this user or token") as refused:
+        s.closed_check(Closed(1008, "token expired"))
+    assert refused.value.exit_code == 3
+
+
+def test_memories_commands_act_on_the_listed_numbers() -> None:
+    memories = [
+        {"id": "00000000-0000-4000-8000-00000000000a", "kind": "semantic",
+         "content": "The user lives in Porto.", "created_at": "2026-11-30T10:00:00Z"},
+        {"id": "00000000-0000-4000-8000-00000000000b", "kind": "semantic",
+         "content": "The user likes [green] tea.", "created_at": "2026-11-30T10:00:00Z"},
+    ]  # fmt: skip
+    seen: list[httpx.Request] = []
+
+    def memory_api(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        path = request.url.path
+        if request.method == "GET" and path == "/users/dana/memories":
+            return httpx.Response(200, json={"user_id": "dana", "items": memories, "total": 2})
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        if path.endswith("/history"):
+            version = {"version": 1, "operation": "add", "content": "The user lives in Lisbon.",
+                       "at": "2026-11-29T10:00:00Z", "source": {}}  # fmt: skip
+            return httpx.Response(200, json={"versions": [version]})
+        if request.method == "POST":
+            return httpx.Response(200, json=memories[0], headers={"Memory-Operation": "noop"})
+        return httpx.Response(404)
+
+    s = shell(memory_api)
+    s.command("/memories")
+    s.command("/memories forget 2")
+    assert seen[-1].method == "DELETE"
+    assert seen[-1].url.path == f"/users/dana/memories/{memories[1]['id']}"
+    s.command("/memories history 1")
+    s.command("/memories add I live in Porto")
+    assert json.loads(seen[-1].content) == {"content": "I live in Porto"}
+    calls = len(seen)
+    s.command("/memories forget 7")  # not listed: nothing sent
+    s.command("/memories frobnicate")
+    assert len(seen) == calls
+    out = s.console.export_text()
+    assert "The user likes [green] tea." in out  # shown as typed, not as markup
+    assert "v1 add" in out
+    assert "The user lives in Lisbon." in out
+    assert "Already known: The user lives in Porto." in out
+    assert "give a memory's number" in out
+    assert "usage: /memories" in out
+    assert s.command("/exit") == "exit"

@@ -1,0 +1,160 @@
+"""The web page at chat's ``/`` in real headless Chromium against the running stack, used the
+way a person uses it: send, watch the reply stream, see a memory appear live, stop a reply,
+reload and read the history, delete the session. Screenshots go to docs/images/."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright import sync_api as playwright_sync
+from playwright.sync_api import Page, expect
+
+from tests.clients.conftest import chromium_path
+
+pytestmark = pytest.mark.clients
+IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_sync.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            # As root (CI here) Chromium's sandbox cannot start; the page is our own.
+            args=["--no-sandbox"],
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def open_page(browser: object, chat_url: str, *, width: int, height: int) -> tuple[Page, list[str]]:
+    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+    page: Page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto(chat_url + "/")
+    return page, problems
+
+
+def use_user(page: Page, user_id: str) -> None:
+    page.get_by_label("User id").fill(user_id)
+    page.get_by_role("button", name="Use").click()
+    expect(page.locator("body")).to_have_attribute("data-connected", "true")
+
+
+def send(page: Page, text: str) -> None:
+    box = page.get_by_label("Message", exact=True)
+    box.fill(text)
+    box.press("Enter")
+
+
+def test_a_conversation_streams_remembers_live_stops_reloads_and_is_deleted(
+    browser: object, chat_url: str
+) -> None:
+    page, problems = open_page(browser, chat_url, width=1280, height=800)
+    user = f"web-{uuid.uuid4().hex[:10]}"
+    use_user(page, user)
+    expect(page.locator("#sessions")).to_contain_text("No sessions yet.")
+    expect(page.locator("#memories")).to_contain_text("Nothing remembered yet.")
+
+    # The reply streams: the Stop button is live and the text grows before the turn ends.
+    send(page, "Hello! Tell me something about tea, please.")
+    reply = page.locator("#log li.assistant").last
+    expect(page.get_by_role("button", name="Stop")).to_be_enabled()
+    expect(reply).to_have_attribute("aria-busy", "true")
+    expect(reply.locator(".text")).not_to_be_empty()
+    partial = reply.locator(".text").text_content() or ""
+    expect(reply).not_to_have_attribute("aria-busy", "true", timeout=30_000)
+    final = reply.locator(".text").text_content() or ""
+    assert final.startswith(partial), (partial, final)
+    assert len(final) > len(partial), "the reply came whole, not streamed"
+    expect(page.get_by_role("button", name="Stop")).to_be_disabled()
+    expect(page.locator("#sessions .open")).to_have_count(1)
+
+    # A memory appears in the panel live, from the socket's memory message (no refresh).
+    send(page, "Remember that I like green tea.")
+    expect(page.locator("#memories li", has_text="green tea").first).to_be_visible(timeout=20_000)
+    expect(page.locator("#log li.assistant").last).not_to_have_attribute("aria-busy", "true")
+    fact = page.locator("#memories li", has_text="green tea").first
+    fact.get_by_role("button", name="History").click()
+    expect(fact.locator(".history li").first).to_contain_text("add")
+    expect(fact.get_by_role("button", name="History")).to_have_attribute("aria-expanded", "true")
+
+    # Stop: the reply ends marked interrupted.
+    send(page, "Please write a long story about " + "a teapot and a kettle " * 20)
+    stopping = page.locator("#log li.assistant").last
+    expect(stopping.locator(".text")).not_to_be_empty()
+    page.get_by_role("button", name="Stop").click()
+    expect(stopping.locator(".marker", has_text="interrupted")).to_be_visible(timeout=15_000)
+    page.screenshot(path=str(IMAGES / "web-desktop.png"))
+
+    # Reload: the same user (kept in the browser), the session's history from the server.
+    page.reload()
+    expect(page.get_by_label("User id")).to_have_value(user)
+    page.locator("#sessions .open").first.click()
+    expect(page.locator("#log li.user")).to_have_count(3)
+    expect(page.locator("#log li.user .text").nth(1)).to_have_text(
+        "Remember that I like green tea."
+    )
+    expect(page.locator("#log li.assistant .marker", has_text="interrupted")).to_have_count(1)
+
+    # Search, then forget the memory from the panel.
+    page.get_by_label("Search memories").fill("green tea")
+    page.get_by_role("button", name="Search").click()
+    hit = page.locator("#memories li", has_text="green tea").first
+    expect(hit).to_contain_text("score")
+    before = page.locator("#memories li").count()
+    hit.get_by_role("button", name="Forget").click()
+    expect(page.locator("#memories li")).to_have_count(before - 1)
+
+    # Delete the session (after the confirmation).
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete session").first.click()
+    expect(page.locator("#sessions")).to_contain_text("No sessions yet.")
+    expect(page.locator("#log li")).to_have_count(0)
+    assert problems == []
+
+
+def test_the_page_works_at_375_px_with_the_keyboard_alone(browser: object, chat_url: str) -> None:
+    page, problems = open_page(browser, chat_url, width=375, height=812)
+    use_user(page, f"narrow-{uuid.uuid4().hex[:8]}")
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 375, f"the page scrolls sideways at 375 px ({width} px wide)"
+    # Keyboard only, from a fresh load: the skip link comes first and leads to the message
+    # box, and Enter sends.
+    page.reload()
+    expect(page.locator("body")).to_have_attribute("data-connected", "true")
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the message box")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_label("Message", exact=True)).to_be_focused()
+    page.keyboard.type("Hi from a phone")
+    page.keyboard.press("Enter")
+    reply = page.locator("#log li.assistant").last
+    expect(reply).not_to_have_attribute("aria-busy", "true", timeout=30_000)
+    expect(reply.locator(".text")).not_to_be_empty()
+    page.screenshot(path=str(IMAGES / "web-narrow.png"), full_page=True)
+    assert problems == []
+
+
+def test_errors_are_said_on_the_page(browser: object, chat_url: str) -> None:
+    page, problems = open_page(browser, chat_url, width=1024, height=700)
+    use_user(page, f"errors-{uuid.uuid4().hex[:8]}")
+    # A user id the API refuses never leaves the page: the field says it is invalid.
+    user = page.get_by_label("User id").input_value()
+    page.get_by_label("User id").fill("not valid!")
+    page.get_by_role("button", name="Use").click()
+    assert page.get_by_label("User id").evaluate("e => e.validity.patternMismatch")
+    assert page.evaluate("localStorage.getItem('agent-chat.user-id')") == user
+    # The server gone: the page says so, and how to fix it.
+    page.route("**/users/**", lambda route: route.abort())
+    page.get_by_role("button", name="Refresh").click()
+    expect(page.locator("#memories")).to_contain_text("Cannot reach the chat service")
+    assert problems == [] or all("net::ERR_FAILED" in p for p in problems), problems
