@@ -698,6 +698,8 @@ def _print_endpoints(run_file: RunFile, resource_set: str) -> None:
             f"sidecar http://127.0.0.1:{app.dapr_http_port} (gRPC {app.dapr_grpc_port})"
         )
     chat = next(a for a in run_file.apps if a.app_id == "chat")
+    print(f"  chat in your browser: http://127.0.0.1:{chat.app_port}/   "
+          f"in a terminal: uv run agent-chat")  # fmt: skip
     print(f"  API docs: http://127.0.0.1:{chat.app_port}/docs")
     print(f"  sidecar API token (DAPR_API_TOKEN) for this run: {TOKENS_FILE}")
     print("Ctrl-C (or `make stop`) stops everything.\n", flush=True)

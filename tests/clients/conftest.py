@@ -4,7 +4,6 @@ and the web page in real headless Chromium (Debian's `chromium`, driven by Playw
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,11 +24,3 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def chat_url(stack: Stack) -> str:
     return f"http://127.0.0.1:{stack.ports.chat.app}"
-
-
-def chromium_path() -> str:
-    """Debian's chromium (scripts/install-chromium.sh installs it; no browser download)."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        pytest.fail("chromium is not installed: run scripts/install-chromium.sh (make test does)")
-    return found

@@ -9,32 +9,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright import sync_api as playwright_sync
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.clients.conftest import chromium_path
+from tests.browser import chromium
 
 pytestmark = pytest.mark.clients
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_sync.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path(),
-            headless=True,
-            # As root (CI here) Chromium's sandbox cannot start; the page is our own.
-            args=["--no-sandbox"],
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
+def browser() -> Iterator[Browser]:
+    with chromium() as browser:
+        yield browser
 
 
-def open_page(browser: object, chat_url: str, *, width: int, height: int) -> tuple[Page, list[str]]:
-    context = browser.new_context(viewport={"width": width, "height": height})  # type: ignore[attr-defined]
+def open_page(
+    browser: Browser, chat_url: str, *, width: int, height: int
+) -> tuple[Page, list[str]]:
+    context = browser.new_context(viewport={"width": width, "height": height})
     page: Page = context.new_page()
     problems: list[str] = []
     page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
@@ -56,7 +48,7 @@ def send(page: Page, text: str) -> None:
 
 
 def test_a_conversation_streams_remembers_live_stops_reloads_and_is_deleted(
-    browser: object, chat_url: str
+    browser: Browser, chat_url: str
 ) -> None:
     page, problems = open_page(browser, chat_url, width=1280, height=800)
     user = f"web-{uuid.uuid4().hex[:10]}"
@@ -122,7 +114,7 @@ def test_a_conversation_streams_remembers_live_stops_reloads_and_is_deleted(
     assert problems == []
 
 
-def test_the_page_works_at_375_px_with_the_keyboard_alone(browser: object, chat_url: str) -> None:
+def test_the_page_works_at_375_px_with_the_keyboard_alone(browser: Browser, chat_url: str) -> None:
     page, problems = open_page(browser, chat_url, width=375, height=812)
     use_user(page, f"narrow-{uuid.uuid4().hex[:8]}")
     width = page.evaluate("document.scrollingElement.scrollWidth")
@@ -144,7 +136,7 @@ def test_the_page_works_at_375_px_with_the_keyboard_alone(browser: object, chat_
     assert problems == []
 
 
-def test_errors_are_said_on_the_page(browser: object, chat_url: str) -> None:
+def test_errors_are_said_on_the_page(browser: Browser, chat_url: str) -> None:
     page, problems = open_page(browser, chat_url, width=1024, height=700)
     use_user(page, f"errors-{uuid.uuid4().hex[:8]}")
     # A user id the API refuses never leaves the page: the field says it is invalid.

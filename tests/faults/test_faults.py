@@ -323,3 +323,35 @@ def test_memory_consolidates_with_its_model_and_falls_back_to_the_rules(
     (home,) = facts()
     assert "rules-fallback" in home["tags"]
     assert home["id"] == history["memory_id"]  # the same memory, a third version
+
+
+# -- the web page with AUTH_MODE=jwt ------------------------------------------------------------
+def test_the_web_page_asks_for_a_token_and_works_with_one(faults: FaultStack) -> None:
+    from playwright.sync_api import expect
+
+    from tests.browser import chromium
+
+    user = new_user("web")
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(faults.chat_url() + "/")
+        status = page.get_by_role("status")
+        expect(status).to_contain_text("needs a valid token")  # no token: refused, and told
+        # A token signed with another key is refused the same way.
+        page.get_by_label("Token").fill(faults.token(user, key="k" * 64))
+        page.get_by_role("button", name="Use").click()
+        expect(page.get_by_label("User id")).to_have_value(user)  # taken from the token
+        expect(status).to_contain_text("needs a valid token")
+        page.get_by_label("Token").fill(faults.token(user))
+        page.get_by_role("button", name="Use").click()
+        expect(page.locator("body")).to_have_attribute("data-connected", "true")
+        expect(page.locator("#sessions")).to_contain_text("No sessions yet.")
+        page.get_by_label("Message", exact=True).fill("Hello with a token")
+        page.get_by_label("Message", exact=True).press("Enter")
+        reply = page.locator("#log li.assistant").last
+        expect(reply.locator(".text")).to_have_text(REPLY, timeout=30_000)
+        page.get_by_label("Remember").fill("I like green tea")
+        page.get_by_role("button", name="Add").click()
+        expect(page.locator("#memories li", has_text="green tea").first).to_be_visible()
+        browser.close()
+    assert any("green tea" in m["content"] for m in faults.memories(user))
