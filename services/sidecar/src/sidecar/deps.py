@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path
+from fastapi import Depends, Header, Path, Query
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
@@ -33,6 +33,24 @@ StateStoreDep = Annotated[StateStore, Depends(get_state_store)]
 
 
 UserIdPath = Annotated[str, Path(pattern=USER_ID_PATTERN, description="The user's id.")]
+
+#: A memory search's text (``q``) and how many hits (``k``), as both services take them.
+SearchText = Annotated[
+    str, Query(min_length=1, max_length=1000, pattern=r"\S", description="What to look for.")
+]
+SearchHits = Annotated[int, Query(ge=1, le=50, description="How many hits at most.")]
+#: ``Idempotency-Key`` on a memory's creation (memory stores at most one memory per key).
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Makes the create safe to retry: the same key returns the memory the "
+        "first request stored (200) instead of storing it again.",
+    ),
+]
 
 # Declared for the OpenAPI document; the check itself is Authenticator's (and a no-op when
 # AUTH_MODE=open).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 
 from chat.api import streams, web
 from chat.api.deps import (
@@ -31,6 +31,7 @@ from chat.services.chat import (
 from chat.services.memories import memory_access
 from sidecar.auth import Authenticator
 from sidecar.contracts import MEMORY_OPERATION_HEADER
+from sidecar.deps import IdempotencyKeyHeader, SearchHits, SearchText
 from sidecar.errors import InvocationFailed
 from sidecar.health import Readiness, health_router
 from sidecar.strict_json import StrictJSONRoute
@@ -48,6 +49,10 @@ async def memory_reachable(request: Request, readiness: Readiness) -> None:
         readiness.record("memory", "ok", required=False)
     except InvocationFailed as exc:
         readiness.record("memory", "degraded", str(exc)[:300], required=False)
+
+
+MemoryIdPath = Annotated[UUID, Path(description="The memory's id (a UUID).")]
+NO_MEMORY: dict[int | str, dict[str, Any]] = {404: {"description": "No such memory for this user."}}
 
 
 router = APIRouter(route_class=StrictJSONRoute)
@@ -137,12 +142,12 @@ async def list_user_memories(
 @router.get(
     "/users/{user_id}/memories/{memory_id}/history",
     tags=["memories"],
-    responses={404: {"description": "No such memory for this user."}},
+    responses=NO_MEMORY,
 )
 async def user_memory_history(
     *,
     user_id: AuthorizedUserId,
-    memory_id: Annotated[UUID, Path(description="The memory's id (a UUID).")],
+    memory_id: MemoryIdPath,
     memory: MemoryAccessDep,
 ) -> MemoryHistory:
     """The versions of one memory's content, oldest first, each with the operation that made
@@ -153,17 +158,13 @@ async def user_memory_history(
     return history
 
 
-MemoryIdPath = Annotated[UUID, Path(description="The memory's id (a UUID).")]
-NO_MEMORY: dict[int | str, dict[str, Any]] = {404: {"description": "No such memory for this user."}}
-
-
 @router.get("/users/{user_id}/memories/search", tags=["memories"])
 async def search_user_memories(
     *,
     user_id: AuthorizedUserId,
     memory: MemoryAccessDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, pattern=r"\S")],
-    k: Annotated[int, Query(ge=1, le=50)] = 10,
+    q: SearchText,
+    k: SearchHits = 10,
 ) -> SearchResults:
     """The user's memories most relevant to ``q``, best first, with their scores (memory's
     search: current facts rank before the episodes they came from)."""
@@ -194,17 +195,7 @@ async def add_user_memory(
     body: MemoryNote,
     memory: MemoryAccessDep,
     response: Response,
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            min_length=1,
-            max_length=200,
-            pattern=r"^[A-Za-z0-9._:-]+$",
-            description="Makes the request safe to retry: memory stores at most one memory "
-            "per key.",
-        ),
-    ] = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> MemoryView:
     """Remember something for the user, as the agent's ``remember`` tool does. A fact is
     consolidated with what memory knows (docs/memory.md#consolidation); the

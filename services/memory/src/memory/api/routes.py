@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from memory.api.deps import AuthorizedUserId, MemoryIdPath, MemoryServiceDep, get_runtime
 from memory.models.memory import (
@@ -21,6 +21,7 @@ from memory.models.memory import (
     SearchResults,
 )
 from sidecar.contracts import MEMORY_OPERATION_HEADER
+from sidecar.deps import IdempotencyKeyHeader, SearchHits, SearchText
 from sidecar.health import Readiness, health_router
 from sidecar.strict_json import StrictJSONRoute
 
@@ -73,17 +74,7 @@ async def import_memories(
     return await service.import_batch(user_id=user_id, batch=body)
 
 
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9._:-]+$",
-        description="Makes the create safe to retry: the same key returns the memory the "
-        "first request stored (200) instead of storing it again.",
-    ),
-]
+IdempotencyKey = IdempotencyKeyHeader
 
 
 MEMORY_OPERATION = MEMORY_OPERATION_HEADER
@@ -135,8 +126,8 @@ async def search_memories(
     *,
     user_id: AuthorizedUserId,
     service: MemoryServiceDep,
-    q: Annotated[str, Query(min_length=1, max_length=1000, pattern=r"\S")],
-    k: Annotated[int, Query(ge=1, le=50)] = 5,
+    q: SearchText,
+    k: SearchHits = 5,
 ) -> SearchResults:
     """The memories most relevant to ``q``, best first, with their scores."""
     return await service.search(user_id=user_id, query=q, k=k)
