@@ -200,3 +200,12 @@ def test_memories_commands_act_on_the_listed_numbers() -> None:
     assert "give a memory's number" in out
     assert "usage: /memories" in out
     assert s.command("/exit") == "exit"
+
+
+def test_a_refused_message_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    detail = [{"type": "value_error", "loc": ["body"],
+               "msg": "Value error, the message is empty: send some text"}]  # fmt: skip
+    serve(lambda _: httpx.Response(422, json={"detail": detail}), monkeypatch)
+    result = run("ask", " ")
+    assert result.exit_code == 1
+    assert "POST /chat: 422 the message is empty: send some text" in result.output

@@ -38,7 +38,12 @@ def _error_of(response: httpx.Response, base_url: str) -> ClientError:
     except ValueError:
         body = {}
     detail = body.get("message") or body.get("detail") if isinstance(body, dict) else None
-    if not isinstance(detail, str):
+    if isinstance(detail, list):  # FastAPI's 422: what each refused field was refused for
+        detail = "; ".join(
+            str(e.get("msg", e)).removeprefix("Value error, ") if isinstance(e, dict) else str(e)
+            for e in detail
+        )
+    if not isinstance(detail, str) or not detail:
         detail = json.dumps(detail)[:300] if detail else response.reason_phrase
     status = response.status_code
     if status == 401:
