@@ -101,6 +101,12 @@ def test_a_person_chats_interrupts_a_reply_and_comes_back(chat_url: str, tmp_pat
         child.expect("I live in Lisbon")
         child.expect_exact("(interrupted)")
         child.expect_exact(PROMPT)
+        # Ctrl-C at a question inside the chat cancels the question, not the program.
+        child.sendline("/sessions")
+        child.expect_exact("Switch to (0: new)")
+        child.sendintr()
+        child.expect_exact("(cancelled)")
+        child.expect_exact(PROMPT)
         child.sendline("/delete")
         child.expect(r"Delete session .* and its messages\?")
         child.sendline("y")
@@ -140,6 +146,6 @@ def test_ask_answers_once_for_scripts_and_fails_clearly(chat_url: str, tmp_path:
         [agent_chat(), "--url", "http://127.0.0.1:8499", "--user", user, "ask", "Hi"],
         env=env, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
-    assert down.returncode == 2
+    assert down.returncode == 5
     assert "cannot reach the chat service at http://127.0.0.1:8499" in down.stderr
     assert "Traceback" not in down.stderr

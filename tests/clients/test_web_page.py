@@ -145,6 +145,23 @@ def test_errors_are_said_on_the_page(browser: Browser, chat_url: str) -> None:
     page.get_by_role("button", name="Use").click()
     assert page.get_by_label("User id").evaluate("e => e.validity.patternMismatch")
     assert page.evaluate("localStorage.getItem('agent-chat.user-id')") == user
+    # Too long for the API: said on the page, nothing sent, the text kept to shorten.
+    box = page.get_by_label("Message", exact=True)
+    box.evaluate("(e, v) => { e.value = v; }", "y" * 8001)  # past the box's own maxlength
+    page.get_by_role("button", name="Send").click()
+    expect(page.get_by_role("status")).to_contain_text("the limit is 8000")
+    expect(box).to_have_value("y" * 8001)
+    expect(page.locator("#log li")).to_have_count(0)
+    page.get_by_label("Remember").evaluate("(e, v) => { e.value = v; }", "z" * 4001)
+    page.get_by_role("button", name="Add").click()
+    expect(page.get_by_role("status")).to_contain_text("at most 4000 characters")
+    # A long unbroken word in the status line wraps: the page never scrolls sideways.
+    page.get_by_label("Remember").fill("w" * 600)
+    page.get_by_role("button", name="Add").click()
+    expect(page.locator("#memories li", has_text="w" * 100).first).to_be_visible()
+    long_word = "v" * 600
+    page.evaluate("(v) => { document.getElementById('status').textContent = v; }", long_word)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 1024
     # The server gone: the page says so, and how to fix it.
     page.route("**/users/**", lambda route: route.abort())
     page.get_by_role("button", name="Refresh").click()

@@ -5,7 +5,10 @@ real terminal against the running stack in tests/clients/test_cli_terminal.py.""
 from __future__ import annotations
 
 import json
+import queue
 import stat
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -100,10 +103,10 @@ def test_ask_fails_with_a_clear_message_and_its_own_exit_code(
     assert "Traceback" not in result.output
 
 
-def test_ask_with_no_server_says_so_and_exits_2() -> None:
+def test_ask_with_no_server_says_so_and_exits_5() -> None:
     # Port 9 (discard) is closed here: the connection is refused at once.
     result = run("--url", "http://127.0.0.1:9", "ask", "Hi")
-    assert result.exit_code == 2
+    assert result.exit_code == 5
     assert "cannot reach the chat service at http://127.0.0.1:9" in result.output
 
 
@@ -209,3 +212,82 @@ def test_a_refused_message_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
     result = run("ask", " ")
     assert result.exit_code == 1
     assert "POST /chat: 422 the message is empty: send some text" in result.output
+
+
+def test_usage_errors_exit_2_before_anything_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = serve(lambda _: httpx.Response(200, json=REPLY), monkeypatch)
+    for args in (["--url", "not-a-url", "ask", "Hi"], ["--url", "ftp://x", "ask", "Hi"]):
+        result = run(*args)
+        assert result.exit_code == 2, args
+        assert "--url" in result.output
+    assert seen == []
+
+
+def test_a_session_given_before_ask_is_the_one_continued(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = serve(lambda _: httpx.Response(200, json=REPLY), monkeypatch)
+    assert run("--session", "s-7", "ask", "Hi").exit_code == 0
+    assert json.loads(seen[-1].content)["session_id"] == "s-7"
+    assert run("--session", "s-7", "ask", "Hi", "--session", "s-8").exit_code == 0
+    assert json.loads(seen[-1].content)["session_id"] == "s-8"  # the command's own wins
+
+
+def sessions_api(seen: list[httpx.Request]) -> Callable[[httpx.Request], httpx.Response]:
+    session = {"session_id": "s-1", "title": "About tea", "created_at": "2026-11-30T10:00:00Z",
+               "last_activity": "2026-11-30T10:00:00Z", "message_count": 2}  # fmt: skip
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.path.endswith("/sessions"):
+            return httpx.Response(200, json={"user_id": "dana", "sessions": [session]})
+        return httpx.Response(200, json={"message": "deleted"})
+
+    return answer
+
+
+def test_ctrl_c_or_ctrl_d_at_a_question_cancels_it_and_the_chat_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[httpx.Request] = []
+    s = shell(sessions_api(seen))
+    s.session_id = "s-1"
+    for interruption in (KeyboardInterrupt, EOFError):
+
+        def interrupted(*_: object, error: type[BaseException] = interruption, **__: object):  # type: ignore[no-untyped-def]
+            raise error
+
+        monkeypatch.setattr(cli.Prompt, "ask", interrupted)
+        monkeypatch.setattr(cli.Confirm, "ask", interrupted)
+        assert s.command("/sessions") is None  # lists (and learns the titles), then asks
+        assert s.command("/delete") is None
+    assert s.session_id == "s-1"  # nothing switched, nothing deleted
+    assert all(r.method == "GET" for r in seen)
+    monkeypatch.setattr(cli.Confirm, "ask", lambda *_, **__: True)
+    s.command("/delete")
+    assert seen[-1].method == "DELETE"
+    out = s.console.export_text()
+    assert out.count("(cancelled)") == 2
+    assert "Deleted session “About tea”." in out
+
+
+def test_memory_notes_wait_while_a_question_is_asked() -> None:
+    """A note printed over /sessions' question would hide it; it waits for the chat prompt."""
+    s = shell()
+    conversation = FakeConversation()
+    s._conversation = conversation  # type: ignore[assignment]
+    threading.Thread(target=s._route, daemon=True).start()
+    note = {"type": "memory", "event": "memory.created", "memory": {"content": "Likes tea"}}
+    conversation.messages.put(note)  # no prompt waiting: queued for the main thread
+    assert s._turn_messages.get(timeout=5) == note
+    s._at_prompt.set()
+    conversation.messages.put(note)  # the prompt waits: printed at once, above it
+    deadline = time.monotonic() + 5
+    while "Likes tea" not in s.console.export_text(clear=False) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "✎ memory remembered Likes tea" in s.console.export_text()
+    assert s._turn_messages.empty()
+    conversation.messages.put(Closed(1000, ""))
+
+
+class FakeConversation:
+    def __init__(self) -> None:
+        self.messages: queue.Queue[object] = queue.Queue()

@@ -53,7 +53,7 @@ def test_websocket_reports_bad_messages_and_keeps_going(app: FastAPI) -> None:
         assert ws.receive_json() == {
             "type": "error",
             "code": "invalid_message",
-            "message": "Value error, the message is empty: send some text in `message` (or `text`)",
+            "message": "the message is empty: send some text in `message` (or `text`)",
         }
         ws.send_json({"type": "dance"})
         assert ws.receive_json()["type"] == "error"

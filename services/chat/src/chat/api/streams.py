@@ -262,7 +262,7 @@ async def chat_socket(
                         multitask_strategy=message.get("multitask_strategy"),
                     )
                 except ValidationError as exc:
-                    message = exc.errors()[0]["msg"]
+                    message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
                     await send({"type": "error", "code": "invalid_message", "message": message})
                     continue
                 expired = socket_refusal(settings, websocket, user_id, access_token)

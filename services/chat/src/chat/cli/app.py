@@ -90,6 +90,7 @@ class Options:
     url: str
     token: str | None
     user_id: str
+    session: str | None = None  # --session before the command (ask takes it too)
 
     def client(self) -> ChatClient:
         return ChatClient(self.url, user_id=self.user_id, token=self.token)
@@ -122,20 +123,34 @@ def main(
     new: Annotated[bool, typer.Option("--new", help="Start a new session at once.")] = False,
 ) -> None:
     """Chat with the agent: choose a session (or start one), then type."""
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)
     if user is not None and not re.fullmatch(USER_ID_PATTERN, user):
-        errors.print("[red]error:[/] a user id is letters, digits and . _ @ - (up to 128)")
-        raise typer.Exit(2)
-    options = Options(url=url, token=token, user_id=user or stored_user_id(config_path()))
+        raise typer.BadParameter(
+            "a user id is letters, digits and . _ @ - (up to 128)", param_hint="--user"
+        )
+    if not re.match(r"https?://[^/\s]", url):
+        raise typer.BadParameter(
+            "an http:// or https:// URL, e.g. " + DEFAULT_URL, param_hint="--url"
+        )
+    options = Options(
+        url=url, token=token, user_id=user or stored_user_id(config_path()), session=session
+    )
     ctx.obj = options
     if ctx.invoked_subcommand is not None:
         return
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     client = options.client()
+    # Without a terminal (input piped in) there is no one to choose: a new session.
+    interactive = sys.stdin.isatty()
     try:
-        Shell(client, console).run(session_id=session, new=new)
+        Shell(client, console).run(session_id=session, new=new or not interactive)
     except ClientError as error:
         raise fail(errors, error) from None
+    except KeyboardInterrupt:  # Ctrl-C at the start-up question: leave, as a shell does
+        console.print()
+        raise typer.Exit(130) from None
+    except EOFError:  # Ctrl-D there
+        console.print()
     finally:
         client.close()
 
@@ -149,13 +164,13 @@ def ask(
     ] = False,
     session: Annotated[str | None, typer.Option(help="Continue this session.")] = None,
 ) -> None:
-    """Say one thing, print the reply and exit: 0 on success; 1 an error, 2 no server,
-    3 an auth failure, 4 rate limited."""
+    """Say one thing, print the reply and exit: 0 on success; 1 an error, 2 a usage error,
+    3 an auth failure, 4 rate limited, 5 no server."""
     options: Options = ctx.obj
-    errors = Console(stderr=True)
+    errors = Console(stderr=True, soft_wrap=True)
     client = options.client()
     try:
-        answer = client.ask(message, session_id=session)
+        answer = client.ask(message, session_id=session or options.session)
     except ClientError as error:
         raise fail(errors, error) from None
     finally:
@@ -195,8 +210,9 @@ class Shell:
     console: Console
     session_id: str | None = None
     listed: list[dict[str, Any]] = field(default_factory=list)  # the last /memories list
+    titles: dict[str, str] = field(default_factory=dict)  # session id -> title, as listed
     _turn_messages: queue.Queue[dict[str, Any] | Closed] = field(default_factory=queue.Queue)
-    _in_turn: threading.Event = field(default_factory=threading.Event)
+    _at_prompt: threading.Event = field(default_factory=threading.Event)
     _print_lock: threading.Lock = field(default_factory=threading.Lock)
     _conversation: Conversation | None = None
 
@@ -219,11 +235,13 @@ class Shell:
             conversation.close()
 
     def _route(self) -> None:
-        """Socket messages: to the running turn, or, between turns, memory notes at once."""
+        """Socket messages to the main thread, except memory notes that come while the chat
+        prompt waits: those are printed at once, above it. (While a question such as
+        /sessions' waits, they wait too, so that the question stays on screen.)"""
         assert self._conversation is not None
         while True:
             message = self._conversation.messages.get()
-            if self._in_turn.is_set() or not (
+            if not self._at_prompt.is_set() or not (
                 isinstance(message, dict) and message.get("type") == "memory"
             ):
                 self._turn_messages.put(message)
@@ -231,6 +249,9 @@ class Shell:
                     return
                 continue
             with self._print_lock:  # at the prompt: print above it, then show it again
+                if not self._at_prompt.is_set():
+                    self._turn_messages.put(message)
+                    continue
                 self.console.file.write("\r\x1b[2K")
                 self.memory_note(message)
                 self.console.file.write("you> ")
@@ -239,6 +260,7 @@ class Shell:
     def loop(self) -> None:
         while True:
             self.drain_between_turns()
+            self._at_prompt.set()
             try:
                 line = self.console.input("you> ")
             except KeyboardInterrupt:
@@ -247,6 +269,9 @@ class Shell:
             except EOFError:
                 self.console.print()
                 return
+            finally:
+                with self._print_lock:
+                    self._at_prompt.clear()
             line = line.strip()
             if not line:
                 continue
@@ -299,19 +324,26 @@ class Shell:
 
     def choose_session(self, *, first: bool = False) -> None:
         sessions = self.client.sessions()
+        self.titles.update((s["session_id"], s["title"]) for s in sessions if s["title"])
         if not sessions:
             if not first:
                 self.console.print("No sessions yet: your next message starts one.")
             return
         self.session_table(sessions)
         choices = [str(n) for n in range(len(sessions) + 1)]
-        answer = Prompt.ask(
-            "Resume which? (0 or Enter: a new session)" if first else "Switch to (0: new)",
-            choices=choices,
-            default="0",
-            show_choices=False,
-            console=self.console,
-        )
+        try:
+            answer = Prompt.ask(
+                "Resume which? (0 or Enter: a new session)" if first else "Switch to (0: new)",
+                choices=choices,
+                default="0",
+                show_choices=False,
+                console=self.console,
+            )
+        except (KeyboardInterrupt, EOFError):
+            if first:  # nothing chosen yet: leaving here is leaving the program
+                raise
+            self.console.print("\n[dim](cancelled)[/]")
+            return
         if answer == "0":
             self.session_id = None
             self.console.print("A new session starts with your next message.")
@@ -325,8 +357,7 @@ class Shell:
         for message in messages:
             who = "you> " if message["role"] == "user" else "agent> "
             style = "bold" if message["role"] == "user" else "green"
-            self.console.print(f"[{style}]{who}[/]", end="")
-            self.console.print(message["content"], markup=False)
+            self.console.print(f"[{style}]{who}[/]" + escape(message["content"]))
             if message.get("interrupted"):
                 self.console.print("[yellow](interrupted)[/]")
         self.console.rule()
@@ -361,14 +392,21 @@ class Shell:
         if self.session_id is None:
             self.console.print("No session yet: nothing to delete (/sessions to pick one).")
             return
-        if not Confirm.ask(
-            f"Delete session {escape(self.session_id)} and its messages?",
-            default=False,
-            console=self.console,
-        ):
+        title = self.titles.get(self.session_id) or self.session_id
+        try:
+            sure = Confirm.ask(
+                f"Delete session “{escape(title)}” and its messages?",
+                default=False,
+                console=self.console,
+            )
+        except (KeyboardInterrupt, EOFError):
+            sure = False
+            self.console.print()
+        if not sure:
+            self.console.print("[dim](kept)[/]")
             return
         self.client.delete_session(self.session_id)
-        self.console.print(f"Deleted session {escape(self.session_id)}.")
+        self.console.print(f"Deleted session “{escape(title)}”.")
         self.session_id = None
 
     def memory_id(self, ref: str) -> str | None:
@@ -423,6 +461,10 @@ class Shell:
                         f"v{version['version']} {version['operation']:<6} "
                         f"{when(version['at'])}  {escape(version['content'])}"
                     )
+        elif action in ("search", "add"):
+            self.console.print(f"usage: /memories {action} <text>")
+        elif action in ("forget", "history"):
+            self.console.print(f"usage: /memories {action} <n|id> (n: a number from /memories)")
         else:
             self.console.print("usage: /memories [list | search <text> | add <text> | "
                                "forget <n|id> | history <n|id>]")  # fmt: skip
@@ -434,12 +476,13 @@ class Shell:
         verb = {"memory.created": "remembered", "memory.updated": "updated",
                 "memory.deleted": "forgot", "user.forgotten": "forgot everything"}  # fmt: skip
         text = escape(str(memory.get("content") or ""))
+        if not text and memory.get("id"):  # a deletion's tombstone holds no content
+            text = f"(memory {escape(str(memory['id']))[:8]}…)"
         self.console.print(f"[cyan]✎ memory {verb.get(event, event)}[/] {text}".rstrip())
 
     def turn(self, text: str) -> None:
         assert self._conversation is not None
         state = Turn()
-        self._in_turn.set()
         try:
             self._conversation.send(text, self.session_id)
             while True:
@@ -462,8 +505,6 @@ class Shell:
         except KeyboardInterrupt:  # between two messages, outside the wait
             if not state.cancelled:
                 self._conversation.cancel()
-        finally:
-            self._in_turn.clear()
 
     def line_break(self, state: Turn) -> None:
         if state.mid_line:

@@ -16,11 +16,12 @@ import httpx
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
-#: Exit codes of ``agent-chat`` (``ask`` and start-up failures).
+#: Exit codes of ``agent-chat`` (``ask`` and start-up failures); 2 is a usage error (an
+#: unknown option, an invalid ``--user`` or ``--url``), as for every Click program.
 EXIT_FAILED = 1  # the server answered with an error
-EXIT_UNREACHABLE = 2  # no chat service at the URL
 EXIT_AUTH = 3  # token missing, invalid, or for another user
 EXIT_RATE_LIMITED = 4  # the user's turn rate limit
+EXIT_UNREACHABLE = 5  # no chat service at the URL
 
 
 class ClientError(Exception):

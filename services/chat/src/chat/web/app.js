@@ -6,6 +6,9 @@ const $ = (id) => document.getElementById(id);
 const USER_KEY = "agent-chat.user-id";
 const TOKEN_KEY = "agent-chat.token";
 const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$/;
+// The API's bounds (docs/chat.md): checked here too, so that nothing is sent to be refused.
+const MAX_MESSAGE = 8000;
+const MAX_MEMORY = 4000;
 
 const state = {
   userId: "",
@@ -16,6 +19,7 @@ const state = {
   reconnectTimer: null,
   turn: null, // {li, text, chips, markers, reply} while a reply streams
   closedForGood: false,
+  lost: false, // the socket closed unasked: reload what the page shows once it is back
 };
 
 class ApiError extends Error {
@@ -110,8 +114,12 @@ async function api(path, { method = "GET", body, headers = {} } = {}) {
     data = null;
   }
   if (!response.ok) {
-    const detail = data && (data.message || data.detail);
-    const message = typeof detail === "string" ? detail : `HTTP ${response.status}`;
+    let detail = data && (data.message || data.detail);
+    if (Array.isArray(detail)) {
+      // FastAPI's 422: what each refused field was refused for.
+      detail = detail.map((e) => String(e.msg || e).replace(/^Value error, /, "")).join("; ");
+    }
+    const message = typeof detail === "string" && detail ? detail : `HTTP ${response.status}`;
     throw new ApiError(
       response.status,
       (data && data.error) || "",
@@ -235,6 +243,7 @@ function setRunning(running) {
 function endTurn() {
   state.turn = null;
   setRunning(false);
+  if ($("status").textContent.startsWith("Wait for the reply")) setStatus("");
 }
 
 function sendMessage(event) {
@@ -242,6 +251,10 @@ function sendMessage(event) {
   const box = $("message");
   const text = box.value.trim();
   if (!text || state.turn) return;
+  if (text.length > MAX_MESSAGE) {
+    setStatus(`The message is ${text.length} characters; the limit is ${MAX_MESSAGE}.`, "error");
+    return;
+  }
   const socket = state.socket;
   if (!socket || socket.readyState !== WebSocket.OPEN) {
     setStatus("Not connected to the chat service yet: retrying…", "error");
@@ -334,12 +347,20 @@ function connect() {
   const query = new URLSearchParams({ user_id: state.userId });
   if (state.token) query.set("access_token", state.token);
   const socket = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
+  let opened = false;
   state.socket = socket;
   state.closedForGood = false;
   socket.addEventListener("open", () => {
+    opened = true;
     state.reconnectDelay = 1000;
     document.body.dataset.connected = "true";
-    if ($("status").textContent.startsWith("Connection lost")) setStatus("");
+    if (state.lost) {
+      // Back after an outage: what changed meanwhile was not pushed to this page.
+      state.lost = false;
+      setStatus("");
+      loadSessions();
+      loadMemories();
+    }
   });
   socket.addEventListener("message", onSocketMessage);
   socket.addEventListener("close", (event) => {
@@ -360,7 +381,15 @@ function connect() {
       );
       return;
     }
-    setStatus(`Connection lost: reconnecting in ${state.reconnectDelay / 1000} s…`, "error");
+    state.lost = true;
+    const wait = `${state.reconnectDelay / 1000} s`;
+    setStatus(
+      opened
+        ? `Connection lost: reconnecting in ${wait}…`
+        : `Cannot reach the chat service at ${location.origin}: is it running (make run)? ` +
+            `Trying again in ${wait}…`,
+      "error",
+    );
     state.reconnectTimer = setTimeout(connect, state.reconnectDelay);
     state.reconnectDelay = Math.min(state.reconnectDelay * 2, 15000);
   });
@@ -421,6 +450,10 @@ async function addMemory(event) {
   const input = $("memory-content");
   const content = input.value.trim();
   if (!content) return;
+  if (content.length > MAX_MEMORY) {
+    setStatus(`A memory is at most ${MAX_MEMORY} characters (this is ${content.length}).`, "error");
+    return;
+  }
   try {
     const { response } = await api(userPath("/memories"), {
       method: "POST",
@@ -481,7 +514,6 @@ function onMemoryEvent(note) {
   $("memories").querySelector(".empty")?.remove();
   if (existing) existing.replaceWith(item);
   else $("memories").prepend(item);
-  if (state.turn === null) setStatus(`Memory ${note.event.split(".")[1]}: ${memory.content}`);
 }
 
 // ---- start -----------------------------------------------------------------------------------
