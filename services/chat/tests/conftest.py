@@ -43,7 +43,8 @@ class FakeMemory:
             body = json.loads(request.content)
             key = request.headers.get("idempotency-key")
             self.created.append({"path": path, "idempotency_key": key, **body})
-            return httpx.Response(201, json={"id": "m-new", **body})
+            memory = {"id": "m-new", "created_at": "2026-11-22T06:00:00Z", **body}
+            return httpx.Response(201, json=memory, headers={"Memory-Operation": "add"})
         if path == "/healthz":
             return httpx.Response(200, json={"status": "ok"})
         if path.endswith("/history"):

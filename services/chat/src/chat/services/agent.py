@@ -22,6 +22,7 @@ from chat.core.settings import ChatSettings
 from chat.data.clients.memory import MemoryClient
 from chat.models.chat import MemoryUsed
 from chat.services.offline_model import MEMORY_SECTION, OFFLINE_MODEL_NAME, OfflineModel
+from sidecar.contracts import MAX_MEMORY_CONTENT
 from sidecar.errors import InvocationFailed
 
 AGENT_NAME = "assistant"
@@ -87,10 +88,10 @@ async def remember(ctx: ToolContext[TurnContext], content: str, kind: str = "sem
     if kind not in ("semantic", "episodic", "procedural"):
         kind = "semantic"
     try:
-        created = await turn.memory.create_memory(
+        created = await turn.memory.add_memory(
             turn.user_id,
             kind=kind,
-            content=content[:4000],
+            content=content[:MAX_MEMORY_CONTENT],
             tags=["remembered"],
             source={"type": "conversation", "session_id": turn.session_id, "turn_id": turn.turn_id},
             # One memory per tool call, however often the call is retried on its way.
@@ -98,7 +99,7 @@ async def remember(ctx: ToolContext[TurnContext], content: str, kind: str = "sem
         )
     except InvocationFailed:
         return "Could not store it: the memory service is unavailable."
-    return json.dumps({"stored": created.get("id"), "content": created.get("content")})
+    return json.dumps({"stored": created.memory.id, "content": created.memory.content})
 
 
 TOOLS = [get_current_time, recall_memories, remember]

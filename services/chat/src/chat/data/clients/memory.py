@@ -102,26 +102,6 @@ class MemoryClient:
             raise
         return _parsed(MemoryHistory, data, "GET history")
 
-    async def create_memory(
-        self,
-        user_id: str,
-        *,
-        kind: str,
-        content: str,
-        tags: list[str],
-        source: dict[str, str] | None = None,
-        idempotency_key: str,
-    ) -> dict[str, Any]:
-        """Create a memory. The key makes the call safe to retry (by the sidecar's resiliency
-        policy too): memory stores at most one memory per key."""
-        body: dict[str, Any] = {"kind": kind, "content": content, "tags": tags}
-        if source is not None:
-            body["source"] = source
-        path = f"/memories/{quote(user_id, safe='')}"
-        headers = {"Idempotency-Key": idempotency_key}
-        result: dict[str, Any] = await self._call("POST", path, json=body, headers=headers)
-        return result
-
     async def add_memory(
         self,
         user_id: str,
@@ -130,15 +110,20 @@ class MemoryClient:
         content: str,
         tags: list[str],
         idempotency_key: str,
+        source: dict[str, str] | None = None,
     ) -> MemoryAdded:
-        """Create a memory as a user asked for it, and say what memory did with it
-        (``Memory-Operation``: ``add``, ``noop`` or ``update``, docs/memory.md#consolidation).
-        Raises InvocationFailed (``status_code`` 409: the user's memory limit)."""
-        path = f"/memories/{quote(user_id, safe='')}"
+        """Create a memory (``source``: where it came from, the API by default) and say what
+        memory did with it (``Memory-Operation``: ``add``, ``noop`` or ``update``,
+        docs/memory.md#consolidation). The key makes the call safe to retry (by the sidecar's
+        resiliency policy too): memory stores at most one memory per key. Raises
+        InvocationFailed (``status_code`` 409: the user's memory limit)."""
+        body: dict[str, Any] = {"kind": kind, "content": content, "tags": tags}
+        if source is not None:
+            body["source"] = source
         response = await self._request(
             "POST",
-            path,
-            json={"kind": kind, "content": content, "tags": tags},
+            f"/memories/{quote(user_id, safe='')}",
+            json=body,
             headers={"Idempotency-Key": idempotency_key},
         )
         return MemoryAdded(
