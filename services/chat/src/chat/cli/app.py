@@ -30,8 +30,6 @@ from rich.table import Table
 
 from chat.cli.client import (
     EXIT_AUTH,
-    EXIT_FAILED,
-    EXIT_RATE_LIMITED,
     ChatClient,
     ClientError,
     Closed,
@@ -563,4 +561,4 @@ def run() -> None:
     app()
 
 
-__all__ = ["EXIT_FAILED", "EXIT_RATE_LIMITED", "app", "run"]
+__all__ = ["app", "run"]

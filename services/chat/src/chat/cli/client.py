@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
@@ -224,14 +223,6 @@ class Conversation:
             self._socket.send(json.dumps(message))
         except ConnectionClosed as exc:
             raise ClientError("the conversation socket closed; start agent-chat again") from exc
-
-    def pending(self) -> Iterator[dict[str, Any] | Closed]:
-        """The messages that arrived so far, without waiting."""
-        while True:
-            try:
-                yield self.messages.get_nowait()
-            except queue.Empty:
-                return
 
     def close(self) -> None:
         self._socket.close()

@@ -18,7 +18,6 @@ const state = {
   reconnectDelay: 1000,
   reconnectTimer: null,
   turn: null, // {li, text, chips, markers, reply} while a reply streams
-  closedForGood: false,
   lost: false, // the socket closed unasked: reload what the page shows once it is back
 };
 
@@ -349,7 +348,6 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
   let opened = false;
   state.socket = socket;
-  state.closedForGood = false;
   socket.addEventListener("open", () => {
     opened = true;
     state.reconnectDelay = 1000;
@@ -372,7 +370,6 @@ function connect() {
       endTurn();
     }
     if (event.code === 1008) {
-      state.closedForGood = true;
       setStatus(
         event.reason.includes("another user")
           ? "The token is for another user."
