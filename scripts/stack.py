@@ -524,14 +524,21 @@ def replica_entry(app: dict[str, Any], replica: int) -> dict[str, Any]:
     return entry
 
 
+def components(directory: Path) -> Iterator[dict[str, Any]]:
+    """The Dapr Components defined in ``directory``'s YAML files, file by file."""
+    for path in sorted(directory.glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Component":
+                yield doc
+
+
 def component_port(resource_set: str, component: str, key: str) -> int:
     """The port a component of a resource set points at (e.g. the broker's redisHost)."""
-    for path in sorted((COMPONENTS / resource_set).glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "Component" and doc["metadata"]["name"] == component:
-                for item in doc["spec"]["metadata"]:
-                    if item["name"] == key:
-                        return int(str(item["value"]).rsplit(":", 1)[1])
+    for doc in components(COMPONENTS / resource_set):
+        if doc["metadata"]["name"] == component:
+            for item in doc["spec"]["metadata"]:
+                if item["name"] == key:
+                    return int(str(item["value"]).rsplit(":", 1)[1])
     raise LookupError(f"{component}.{key} not found in components/{resource_set}")
 
 
@@ -541,13 +548,12 @@ def sqlite_files(resource_dirs: Sequence[Path], config_file: Path, *, base: Path
     directory daprd runs in). Connection-string options and a ``file:`` prefix are dropped."""
     strings = []
     for directory in resource_dirs:
-        for path in sorted(directory.glob("*.yaml")):
-            for doc in yaml.safe_load_all(path.read_text()):
-                if doc and doc.get("kind") == "Component" and ".sqlite" in doc["spec"]["type"]:
-                    strings += [
-                        str(i["value"]) for i in doc["spec"]["metadata"]
-                        if i["name"] == "connectionString"
-                    ]  # fmt: skip
+        for doc in components(directory):
+            if ".sqlite" in doc["spec"]["type"]:
+                strings += [
+                    str(i["value"]) for i in doc["spec"]["metadata"]
+                    if i["name"] == "connectionString"
+                ]  # fmt: skip
     resolution = (yaml.safe_load(config_file.read_text()).get("spec") or {}).get(
         "nameResolution"
     ) or {}
