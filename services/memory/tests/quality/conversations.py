@@ -3,18 +3,34 @@
 changed preferences, chatter with no facts, and several users interleaved. Each has sessions
 of user messages and, per user, the facts that should be live at the end (``facts``), the
 values superseded on the way (``stale``) and questions whose best answer is one of the final
-facts (``questions``)."""
+facts (``questions``). A message marked ``Chatter`` says nothing about the user or their world,
+so it should leave no episode (docs/memory-quality.md#informative-episodes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 
+class Chatter(str):
+    """A message that says nothing about the user or their world: a question to the
+    assistant, a greeting, thanks, an acknowledgement, small talk, or a command to the
+    assistant (with the text it gives to work on). Every other message is informative: at
+    least one of its clauses states something about the user (who they are, what they do,
+    where they live, the people, pets and things in their life, what happened to them, what
+    they plan, like or want from the assistant from now on, how they feel). A question or a
+    command is chatter even when it takes a fact for granted ("how do I ask my new team for
+    feedback?"): only what a message states counts. Labelled by reading each message, before
+    the rules that decide what becomes an episode were written."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True)
 class Conversation:
     name: str
     category: str
-    #: Sessions, each a list of (user, message) in order.
+    #: Sessions, each a list of (user, message) in order; a message that is a ``Chatter``
+    #: should leave no episode, every other one should.
     sessions: list[list[tuple[str, str]]]
     facts: dict[str, list[str]]
     stale: dict[str, list[str]] = field(default_factory=dict)
@@ -58,7 +74,7 @@ CONVERSATIONS: list[Conversation] = [
     solo(
         "marco", "move",
         [["I live in Milan and I work at Pirelli."],
-         ["Big news: I've just moved to Turin!"], ["Can you suggest a cafe near me?"]],
+         ["Big news: I've just moved to Turin!"], [Chatter("Can you suggest a cafe near me?")]],
         ["The user lives in Turin.", "The user works at Pirelli."],
         ["The user lives in Milan."],
         [(HOME, "The user lives in Turin."), (WORK, "The user works at Pirelli.")],
@@ -86,7 +102,7 @@ CONVERSATIONS: list[Conversation] = [
     ),
     solo(
         "omar", "move",
-        [["I live in Cairo with my family."], ["What's the weather like in Cairo?"],
+        [["I live in Cairo with my family."], [Chatter("What's the weather like in Cairo?")],
          ["I moved to Alexandria for work."], ["I live in Alexandria."]],
         ["The user lives in Alexandria."],
         ["The user lives in Cairo."],
@@ -294,27 +310,29 @@ CONVERSATIONS: list[Conversation] = [
     # -- chatter with no facts ---------------------------------------------------------------
     solo(
         "chat1", "chatter",
-        [["Hello!"], ["What time is it?"], ["Thanks, that's all."]],
+        [[Chatter("Hello!")], [Chatter("What time is it?")], [Chatter("Thanks, that's all.")]],
         [],
     ),
     solo(
         "chat2", "chatter",
-        [["Can you tell me a joke?"], ["Ha, good one. Another?"], ["I'm a bit tired today."]],
+        [[Chatter("Can you tell me a joke?")], [Chatter("Ha, good one. Another?")],
+         ["I'm a bit tired today."]],
         [],
     ),
     solo(
         "chat3", "chatter",
-        [["What is the capital of France?"], ["How far is it from London?"]],
+        [[Chatter("What is the capital of France?")], [Chatter("How far is it from London?")]],
         [],
     ),
     solo(
         "chat4", "chatter",
-        [["Do you remember my name?"], ["What do you know about me?"]],
+        [[Chatter("Do you remember my name?")], [Chatter("What do you know about me?")]],
         [],
     ),
     solo(
         "chat5", "chatter",
-        [["The weather is lovely."], ["It might rain later though."], ["Bye!"]],
+        [[Chatter("The weather is lovely.")], [Chatter("It might rain later though.")],
+         [Chatter("Bye!")]],
         [],
     ),
     # -- several users interleaved -----------------------------------------------------------

@@ -1,11 +1,13 @@
 # ruff: noqa: E501
 """Held-out conversations for the memory quality suite, written by a separate session that
 never saw the rules (docs/memory-quality.md#held-out): they measure how the offline rules
-generalise; their figures are reported, with floors against regressions, not the targets."""
+generalise; their figures are reported, with floors against regressions, not the targets.
+The ``Chatter`` marks (messages that say nothing about the user) were added later, by the
+session that wrote the rules for episodes, before it wrote them."""
 
 from __future__ import annotations
 
-from .conversations import HOME, JOB, NAME, WORK, Conversation, solo  # noqa: F401, TID252
+from .conversations import HOME, JOB, NAME, WORK, Chatter, Conversation, solo  # noqa: F401, TID252
 
 HELDOUT: list[Conversation] = [
     # ---------------- move ----------------
@@ -15,11 +17,11 @@ HELDOUT: list[Conversation] = [
         [
             [
                 "hey, quick one - I'm Felix btw. I live in Leeds and I'm trying to plan a weekend away by train",
-                "something under 3 hours each way would be ideal",
+                Chatter("something under 3 hours each way would be ideal"),
             ],
             [
                 "so, update: we finally did it and moved down to Bristol last month. boxes everywhere lol",
-                "can you recommend some decent bakeries near the harbourside?",
+                Chatter("can you recommend some decent bakeries near the harbourside?"),
             ],
         ],
         ["The user's name is Felix.", "The user lives in Bristol."],
@@ -40,7 +42,7 @@ HELDOUT: list[Conversation] = [
             ["the plan you gave me is going well, week 3 done. should I add a hill session?"],
             [
                 "big news: I took the transfer and I'm now settled in Montreal. the winters here are no joke",
-                "any tips for running when there's snow on the ground?",
+                Chatter("any tips for running when there's snow on the ground?"),
             ],
         ],
         ["The user is 41 years old.", "The user lives in Montreal."],
@@ -57,11 +59,11 @@ HELDOUT: list[Conversation] = [
         [
             [
                 "I'm a line cook at Osteria Lupo and the hours are brutal, I barely see daylight",
-                "how do people in hospitality keep a normal sleep schedule?",
+                Chatter("how do people in hospitality keep a normal sleep schedule?"),
             ],
             [
                 "well, I finally left the restaurant world! started last Monday as a front-end developer at Brightwave, it's a small agency",
-                "how do I ask my new team for feedback without being annoying about it?",
+                Chatter("how do I ask my new team for feedback without being annoying about it?"),
             ],
         ],
         ["The user works as a front-end developer.", "The user works at Brightwave."],
@@ -77,12 +79,12 @@ HELDOUT: list[Conversation] = [
         [
             [
                 "i work as a chemistry teacher at Hollins High so at least my summers are free",
-                "what's a fun experiment for 14 year olds that won't set anything on fire",
+                Chatter("what's a fun experiment for 14 year olds that won't set anything on fire"),
             ],
             ["can you help me polish my CV? I'm thinking about a career switch"],
             [
                 "quitting teaching was honestly the best decision I've made. I'm a data analyst at Mercer Health now",
-                "can you explain window functions in SQL like I'm five?",
+                Chatter("can you explain window functions in SQL like I'm five?"),
             ],
         ],
         ["The user works as a data analyst.", "The user works at Mercer Health."],
@@ -118,11 +120,11 @@ HELDOUT: list[Conversation] = [
         [
             [
                 "Name's Shivon, I'm 29 and I work as a nurse on a cardiac ward",
-                "what are some good snacks for 12 hour night shifts?",
+                Chatter("what are some good snacks for 12 hour night shifts?"),
             ],
             [
                 "ugh I just noticed I spelled my own name the lazy way before. it's Siobhan, S-I-O-B-H-A-N. most people just call me Shiv though",
-                "can you suggest a stretching routine for after a shift?",
+                Chatter("can you suggest a stretching routine for after a shift?"),
             ],
         ],
         [
@@ -150,7 +152,7 @@ HELDOUT: list[Conversation] = [
             ],
             [
                 "just a reminder that peanuts are a hard no for me, I'd end up in hospital",
-                "what's a good dessert for a dinner party of six?",
+                Chatter("what's a good dessert for a dinner party of six?"),
             ],
             ["yep, still in Pune, monsoon has just started here. any cosy rainy day recipes?"],
         ],
@@ -190,11 +192,11 @@ HELDOUT: list[Conversation] = [
         [
             [
                 "quick heads up for meal ideas: I'm allergic to shellfish, and I really can't stand coriander",
-                "what can I cook this week with chicken thighs?",
+                Chatter("what can I cook this week with chicken thighs?"),
             ],
             [
                 "ok so forget the shellfish thing - turns out it was a one-off reaction and the allergist cleared me completely",
-                "which means... can you give me a proper paella recipe?",
+                Chatter("which means... can you give me a proper paella recipe?"),
             ],
         ],
         ["The user dislikes coriander."],
@@ -214,7 +216,7 @@ HELDOUT: list[Conversation] = [
                 "actually, please forget my age, I'd rather you didn't keep that stored",
                 "also I don't really listen to jazz any more, it just stopped doing anything for me",
             ],
-            ["what are some good podcasts about architecture?"],
+            [Chatter("what are some good podcasts about architecture?")],
         ],
         ["The user lives in Amman."],
         ["The user is 35 years old.", "The user likes jazz."],
@@ -232,7 +234,7 @@ HELDOUT: list[Conversation] = [
             ],
             [
                 "funny thing, I've totally gone off green. blue is my favourite colour now",
-                "can you redo the bedroom palette with that in mind?",
+                Chatter("can you redo the bedroom palette with that in mind?"),
             ],
         ],
         ["The user's favourite colour is blue."],
@@ -251,7 +253,7 @@ HELDOUT: list[Conversation] = [
             ],
             [
                 "weirdly I've come round on mushrooms - had a mushroom risotto last week and loved it. I like them now!",
-                "got any other mushroom dishes I should try?",
+                Chatter("got any other mushroom dishes I should try?"),
             ],
         ],
         ["The user likes mushrooms.", "The user likes cycling to work."],
@@ -267,13 +269,13 @@ HELDOUT: list[Conversation] = [
         "chatter",
         [
             [
-                "I'm curious, why is the capital of Australia Canberra and not Sydney?",
+                Chatter("I'm curious, why is the capital of Australia Canberra and not Sydney?"),
                 "I'm not sure I ever learned that in school",
             ],
-            ["can you explain how compound interest works with a simple example?"],
+            [Chatter("can you explain how compound interest works with a simple example?")],
             [
-                "write me a haiku about rain on a tin roof",
-                "I'm just wondering if you can do one that rhymes too",
+                Chatter("write me a haiku about rain on a tin roof"),
+                Chatter("I'm just wondering if you can do one that rhymes too"),
             ],
         ],
         [],
@@ -284,12 +286,15 @@ HELDOUT: list[Conversation] = [
         "chatter-b",
         "chatter",
         [
-            ["how long should I boil an egg for a runny yolk?"],
+            [Chatter("how long should I boil an egg for a runny yolk?")],
             [
                 "I'm thinking of maybe trying sourdough at some point, is it as hard as people say?",
-                "what's the difference between a starter and a levain anyway?",
+                Chatter("what's the difference between a starter and a levain anyway?"),
             ],
-            ["I'm bored, tell me a joke about penguins", "ok that was terrible, another one"],
+            [
+                "I'm bored, tell me a joke about penguins",
+                Chatter("ok that was terrible, another one"),
+            ],
         ],
         [],
         [],
@@ -309,13 +314,15 @@ HELDOUT: list[Conversation] = [
             ],
             [
                 ("wren", "moved to Cork last week for a new clinic, still finding my way around"),
-                ("dmitri", "any ideas for a long weekend in Riga?"),
+                ("dmitri", Chatter("any ideas for a long weekend in Riga?")),
             ],
             [
                 ("dmitri", "so I left Veskla, I'm at Tuul Mobility now. much better team"),
                 (
                     "wren",
-                    "what's a good way to introduce myself to the other vets at the new place?",
+                    Chatter(
+                        "what's a good way to introduce myself to the other vets at the new place?"
+                    ),
                 ),
             ],
         ],
@@ -374,7 +381,7 @@ HELDOUT: list[Conversation] = [
                     "basil-r",
                     "my favourite food is probably tacos, any good fillings that aren't just beef?",
                 ),
-                ("oona", "can you recommend a good knife for slicing chashu?"),
+                ("oona", Chatter("can you recommend a good knife for slicing chashu?")),
             ],
         ],
         facts={
@@ -407,7 +414,7 @@ HELDOUT2: list[Conversation] = [
         [
             [
                 "hi! I'm Priya, staying in Pune for the last 6 years. planning a weekend trip with friends, somewhere within 4-5 hrs drive. budget is tight, pls suggest",
-                "also is Rajmachi ok for beginners in monsoon or too slippery?",
+                Chatter("also is Rajmachi ok for beginners in monsoon or too slippery?"),
             ],
             [
                 "hello again. so we finally shifted to Bengaluru, husband got transferred and I'm working remote anyway so no issue. Pune life is over haha. what are some good weekend getaways from Bengaluru under 300 km?"
@@ -429,7 +436,7 @@ HELDOUT2: list[Conversation] = [
             ],
             [
                 "right, big news - I've moved up to Glasgow! flat's lovely but one of the cupboards smells of damp. what actually works for that? bicarb?",
-                "and is it worth getting a dehumidifier or is that overkill",
+                Chatter("and is it worth getting a dehumidifier or is that overkill"),
             ],
             [
                 "still nursing, just at a different hospital now. what's a decent way to meal prep for a run of night shifts?"
@@ -451,7 +458,9 @@ HELDOUT2: list[Conversation] = [
             ],
             [
                 "ok so update!! I accepted an offer from Mayo Clinic, title is data scientist. last day at Target is friday",
-                "what should I read up on before I start? like HIPAA basics, anything about clinical data formats?",
+                Chatter(
+                    "what should I read up on before I start? like HIPAA basics, anything about clinical data formats?"
+                ),
             ],
             [
                 "first week done. still living in Minneapolis, I'm driving down to Rochester twice a week which is brutal. any good podcasts for a 90 min drive?"
@@ -480,7 +489,9 @@ HELDOUT2: list[Conversation] = [
                 "went for it. finally finished the degree and i'm working as a paramedic now, done with electrical work for good. any tips for sleeping after night shift?"
             ],
             [
-                "mate the humidity in brisbane this week is unreal. how do i stop mould coming back in the bathroom"
+                Chatter(
+                    "mate the humidity in brisbane this week is unreal. how do i stop mould coming back in the bathroom"
+                )
             ],
         ],
         ["The user works as a paramedic.", "The user lives in Brisbane."],
@@ -519,7 +530,7 @@ HELDOUT2: list[Conversation] = [
             ],
             [
                 "oh one thing, could you call me Beth instead of Liz from now on? Liz was my college nickname and it never really felt like me",
-                "also can you make the cover letter sound a bit less stiff",
+                Chatter("also can you make the cover letter sound a bit less stiff"),
             ],
             [
                 "got the interview!! I've lived in Columbus my whole life and I still can't figure out the COTA bus routes to get there lol. what are common library interview questions?"
@@ -576,7 +587,7 @@ HELDOUT2: list[Conversation] = [
                 "Back again. Sam (my other half) found a cheap bach near Taupo for after the crossing. What should we pack for 2 nights?",
                 "hiking is basically my whole personality at this point lol so happy to hear longer walk suggestions too",
             ],
-            ["random one, but at 34 is it too late to start trail running?"],
+            [Chatter("random one, but at 34 is it too late to start trail running?")],
         ],
         [
             "The user's name is Olivia.",
@@ -603,9 +614,9 @@ HELDOUT2: list[Conversation] = [
             ],
             [
                 "ok so actually, forget the penicillin thing. I finally had allergy testing done and turns out I'm NOT allergic, it was just a rash I had as a kid. Doctor cleared me.",
-                "Anyway, can you help me plan meals for the week under $80?",
+                Chatter("Anyway, can you help me plan meals for the week under $80?"),
             ],
-            ["what are some free things to do in Toronto this weekend?"],
+            [Chatter("what are some free things to do in Toronto this weekend?")],
         ],
         ["The user's name is Farah.", "The user lives in Toronto."],
         ["The user is allergic to penicillin."],
@@ -692,11 +703,11 @@ HELDOUT2: list[Conversation] = [
         "chatter",
         [
             [
-                "how long do you boil an egg for a jammy yolk?",
-                "and should they go into cold water or already boiling",
+                Chatter("how long do you boil an egg for a jammy yolk?"),
+                Chatter("and should they go into cold water or already boiling"),
             ],
-            ["can you explain what inflation actually is like I'm 12"],
-            ["what's the difference between a crocodile and an alligator"],
+            [Chatter("can you explain what inflation actually is like I'm 12")],
+            [Chatter("what's the difference between a crocodile and an alligator")],
         ],
         [],
         [],
@@ -710,10 +721,12 @@ HELDOUT2: list[Conversation] = [
                 "Can you explain the difference between a list and a tuple in Python? My brother works at Google and he says tuples are faster but I don't get why."
             ],
             [
-                "If someone did a year in Japan on a working holiday visa, would they need to pay tax there? Asking for a friend, genuinely.",
-                "also what's a good leaving gift for a coworker, under 30 dollars",
+                Chatter(
+                    "If someone did a year in Japan on a working holiday visa, would they need to pay tax there? Asking for a friend, genuinely."
+                ),
+                Chatter("also what's a good leaving gift for a coworker, under 30 dollars"),
             ],
-            ["whats the capital of Australia, I always forget if it's Sydney or not"],
+            [Chatter("whats the capital of Australia, I always forget if it's Sydney or not")],
         ],
         [],
         [],
@@ -872,7 +885,7 @@ HELDOUT3: list[Conversation] = [
             ],
             [
                 "guess what, I moved to Rotterdam last month!! best bike routes around here?",
-                "also is it normal that everyone here owns like 3 bikes lol",
+                Chatter("also is it normal that everyone here owns like 3 bikes lol"),
             ],
         ],
         ["The user's name is Lena.", "The user lives in Rotterdam."],
@@ -893,8 +906,8 @@ HELDOUT3: list[Conversation] = [
                 "ok update. moved to Lisbon, signed the lease yesterday. how do I get a NIF?",
             ],
             [
-                "cheap gyms near me? Lisbon prices are insane",
-                "and a 5 day split pls, no machines",
+                Chatter("cheap gyms near me? Lisbon prices are insane"),
+                Chatter("and a 5 day split pls, no machines"),
             ],
         ],
         [
@@ -919,7 +932,7 @@ HELDOUT3: list[Conversation] = [
             ],
             [
                 "big news, I quit Infosys!! starting as a product manager at Swiggy on Monday",
-                "what should I focus on in my first 30 days as a PM?",
+                Chatter("what should I focus on in my first 30 days as a PM?"),
             ],
             [
                 "survived my first week at Swiggy. how do I write a good PRD?",
@@ -938,7 +951,7 @@ HELDOUT3: list[Conversation] = [
         [
             [
                 "Good evening. I am Gregor, I live in Graz and work as a chemistry teacher.",
-                "Could you suggest a safe oxidation experiment for 15-year-old pupils?",
+                Chatter("Could you suggest a safe oxidation experiment for 15-year-old pupils?"),
             ],
             [
                 "Hello again. After twelve years I have left teaching.",
@@ -993,7 +1006,7 @@ HELDOUT3: list[Conversation] = [
             ],
             [
                 "Sorry I wrote my name wrong before, phone keyboard. It is Akosua, A-K-O-S-U-A.",
-                "Please which foods are good for energy on night shift?",
+                Chatter("Please which foods are good for energy on night shift?"),
             ],
         ],
         [
@@ -1046,7 +1059,7 @@ HELDOUT3: list[Conversation] = [
             [
                 "RADWIMPS concert tonight!! still my favourite band ever",
                 "what should I eat before? nothing with shellfish, I'm allergic remember",
-                "also as a 29 year old is it weird to cry at concerts lol",
+                Chatter("also as a 29 year old is it weird to cry at concerts lol"),
             ],
         ],
         [
@@ -1121,7 +1134,7 @@ HELDOUT3: list[Conversation] = [
             ],
             [
                 "ok confession: after Mexico City, tacos are my favourite food now. sushi is #2",
-                "give me an al pastor recipe I can do in a normal oven?",
+                Chatter("give me an al pastor recipe I can do in a normal oven?"),
             ],
         ],
         [
@@ -1146,7 +1159,7 @@ HELDOUT3: list[Conversation] = [
             ],
             [
                 "funny update: I went anyway and... I like jazz now?? Chet Baker did it",
-                "which albums should I start with?",
+                Chatter("which albums should I start with?"),
             ],
         ],
         [
@@ -1166,11 +1179,11 @@ HELDOUT3: list[Conversation] = [
         "chatter",
         [
             [
-                "why did the roman empire split into east and west? short answer pls",
+                Chatter("why did the roman empire split into east and west? short answer pls"),
                 "my friend Paolo insists it was all because of lead pipes lol",
             ],
             [
-                "what's the difference between a byzantine and an ottoman dome?",
+                Chatter("what's the difference between a byzantine and an ottoman dome?"),
                 "my dad is an engineer and says the Hagia Sophia dome is a miracle. true?",
             ],
         ],
@@ -1187,8 +1200,8 @@ HELDOUT3: list[Conversation] = [
                 "her husband Raj hates chocolate so nothing chocolatey either",
             ],
             [
-                "how long can buttercream sit out at room temperature?",
-                "and how do you move a two-tier cake in a car without disaster",
+                Chatter("how long can buttercream sit out at room temperature?"),
+                Chatter("and how do you move a two-tier cake in a car without disaster"),
             ],
         ],
         [],
