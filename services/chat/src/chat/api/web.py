@@ -1,5 +1,6 @@
-"""The web chat page at ``/`` and its two assets (docs/clients.md#the-web-page): plain files
-from ``chat/web``, no build step, served with a strict Content-Security-Policy."""
+"""The web chat page at ``/`` and its assets (docs/clients.md#the-web-page): plain files from
+``chat/web`` (its script, its style sheet and two vendored libraries), no build step, served
+with a strict Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
 }
-ASSET_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
+#: Every file served under /static/, by its path in ``chat/web``; nothing else is (the vendor
+#: folder's README and licences stay out).
+ASSET_TYPES = {
+    "app.js": "text/javascript",
+    "app.css": "text/css",
+    "vendor/markdown-it.esm.min.mjs": "text/javascript",
+    "vendor/purify.es.mjs": "text/javascript",
+}
 
 router = APIRouter()
 
@@ -36,9 +44,9 @@ async def page() -> FileResponse:
     )
 
 
-@router.get("/static/{name}", include_in_schema=False)
+@router.get("/static/{name:path}", include_in_schema=False)
 async def asset(name: str) -> FileResponse:
-    """The page's script or style sheet; any other name is a 404 (nothing else is served)."""
+    """One of the page's assets (ASSET_TYPES); any other name is a 404."""
     if name not in ASSET_TYPES:
         raise HTTPException(status_code=404, detail="no such asset")
     return FileResponse(

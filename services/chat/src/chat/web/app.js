@@ -1,6 +1,10 @@
 // The chat page (docs/clients.md#the-web-page): sessions, a streamed conversation over the
 // WebSocket (/ws), and the user's memories, updated live from the socket's `memory` messages.
-// No framework and no build step; user text is only ever set as textContent.
+// No framework and no build step. Text is only ever set as textContent, except the agent's
+// replies: Markdown, rendered by two vendored libraries (vendor/README.md) into DOM nodes.
+
+import markdownit from "./vendor/markdown-it.esm.min.mjs";
+import DOMPurify from "./vendor/purify.es.mjs";
 
 const $ = (id) => document.getElementById(id);
 const USER_KEY = "agent-chat.user-id";
@@ -28,6 +32,45 @@ class ApiError extends Error {
     this.code = code;
     this.retryAfter = retryAfter;
   }
+}
+
+// ---- Markdown ----------------------------------------------------------------------------------
+// A reply is Markdown. markdown-it makes HTML of it with raw HTML off (a `<tag>` in the reply is
+// escaped: shown as text) and images off (a remote image would leak the reader; `![a](u)` shows
+// as a link); DOMPurify then keeps only what Markdown makes and returns DOM nodes (parsed in an
+// inert document), so that no reply is ever written into the page as HTML. Links open in a new tab, without an opener or referrer,
+// and only to http(s) and mailto: any other href (javascript:, data:, a relative path) is dropped.
+const markdown = markdownit({ html: false, linkify: true });
+markdown.disable("image");
+// A table column's alignment comes as a style attribute, which the page's CSP refuses: a class.
+markdown.core.ruler.push("alignment_classes", (state) => {
+  for (const token of state.tokens) {
+    const align = /text-align:(left|center|right)/.exec(token.attrGet("style") || "");
+    if (!align) continue;
+    token.attrs = token.attrs.filter(([name]) => name !== "style");
+    token.attrJoin("class", `align-${align[1]}`);
+  }
+});
+const MARKDOWN_TAGS = [
+  "p", "br", "hr", "strong", "em", "s", "code", "pre", "blockquote", "ul", "ol", "li", "a",
+  "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td",
+];
+const SANITIZE = {
+  ALLOWED_TAGS: MARKDOWN_TAGS,
+  ALLOWED_ATTR: ["href", "title", "start", "class"],
+  ALLOWED_URI_REGEXP: /^(?:https?|mailto):/i,
+  RETURN_DOM_FRAGMENT: true,
+};
+DOMPurify.addHook("afterSanitizeAttributes", (node) => {
+  if (node.nodeName === "A" && node.hasAttribute("href")) {
+    node.setAttribute("target", "_blank");
+    node.setAttribute("rel", "noopener noreferrer");
+  }
+});
+
+// The reply's nodes in place of what `into` held.
+function renderMarkdown(into, text) {
+  into.replaceChildren(DOMPurify.sanitize(markdown.render(text), SANITIZE));
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -222,7 +265,8 @@ function addMessage(role, text) {
   const item = $("message-template").content.firstElementChild.cloneNode(true);
   item.classList.add(role);
   item.querySelector(".who").textContent = role === "user" ? "You" : "Agent";
-  item.querySelector(".text").textContent = text;
+  if (role === "user") item.querySelector(".text").textContent = text;
+  else renderMarkdown(item.querySelector(".text"), text);
   $("log").append(item);
   item.scrollIntoView({ block: "end" });
   return item;
@@ -239,7 +283,27 @@ function setRunning(running) {
   $("send").disabled = running;
 }
 
+// A streamed reply is rendered again from its whole text (partial Markdown, such as an open
+// code fence, then looks as it will), at most once a frame however fast the deltas come.
+function showReply(turn, text, { now = false } = {}) {
+  turn.reply = text;
+  if (now) {
+    cancelAnimationFrame(turn.frame);
+    turn.frame = 0;
+    renderMarkdown(turn.li.querySelector(".text"), turn.reply);
+    return;
+  }
+  if (turn.frame) return;
+  turn.frame = requestAnimationFrame(() => {
+    turn.frame = 0;
+    renderMarkdown(turn.li.querySelector(".text"), turn.reply);
+    turn.li.scrollIntoView({ block: "end" });
+  });
+}
+
 function endTurn() {
+  const turn = state.turn;
+  if (turn && turn.frame) showReply(turn, turn.reply, { now: true }); // what came, all shown
   state.turn = null;
   setRunning(false);
   if ($("status").textContent.startsWith("Wait for the reply")) setStatus("");
@@ -263,7 +327,7 @@ function sendMessage(event) {
   addMessage("user", text);
   const li = addMessage("assistant", "");
   li.setAttribute("aria-busy", "true");
-  state.turn = { li, reply: "" };
+  state.turn = { li, reply: "", frame: 0 };
   setRunning(true);
   const message = { type: "user_message", content: text };
   if (state.sessionId) message.session_id = state.sessionId;
@@ -280,7 +344,6 @@ function onSocketMessage(raw) {
     return;
   }
   const turn = state.turn;
-  const text = turn && turn.li.querySelector(".text");
   switch (message.type) {
     case "workflow_started":
       if (turn && state.sessionId !== message.session_id) {
@@ -293,21 +356,17 @@ function onSocketMessage(raw) {
       }
       break;
     case "text_message_delta":
-      if (turn) {
-        turn.reply += message.text;
-        text.textContent = turn.reply;
-        turn.li.scrollIntoView({ block: "end" });
-      }
+      if (turn) showReply(turn, turn.reply + message.text);
       break;
     case "suggested_function_call":
       if (turn) chip(turn.li, `tool: ${message.name}`);
       break;
     case "text_message":
-      if (turn) text.textContent = message.content;
+      if (turn) showReply(turn, message.content);
       break;
     case "workflow_completed":
       if (turn) {
-        text.textContent = message.response;
+        showReply(turn, message.response, { now: true });
         turn.li.removeAttribute("aria-busy");
         if (message.metadata.interrupted) marker(turn.li, "interrupted");
         endTurn();
