@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import stat
 import threading
 import time
@@ -20,6 +21,7 @@ from typer.testing import CliRunner
 
 from chat.cli import app as cli
 from chat.cli.client import ChatClient, ClientError, Closed
+from chat.cli.reply import StreamedReply
 
 REPLY = {
     "response": "Hello Dana.",
@@ -116,15 +118,19 @@ def test_a_bad_user_id_is_refused_before_anything_is_sent() -> None:
     assert "a user id is" in result.output
 
 
-def shell(handler: Callable[[httpx.Request], httpx.Response] | None = None) -> cli.Shell:
+def shell(
+    handler: Callable[[httpx.Request], httpx.Response] | None = None, *, terminal: bool = False
+) -> cli.Shell:
+    """A shell writing to a recorded console: a terminal's (Markdown) or a pipe's (plain)."""
     transport = httpx.MockTransport(handler or (lambda _: httpx.Response(404)))
     client = ChatClient("http://chat", user_id="dana", transport=transport)
-    return cli.Shell(client, Console(record=True, width=100, force_terminal=False))
+    console = Console(record=True, width=100, height=30, force_terminal=terminal)
+    return cli.Shell(client, console)
 
 
 def test_a_turn_streams_with_tools_memories_and_its_markers() -> None:
     s = shell()
-    state = cli.Turn()
+    state = cli.Turn(StreamedReply(s.console))
     messages: list[dict[str, Any]] = [
         {"type": "workflow_started", "session_id": "s-9", "degraded": True},
         {"type": "suggested_function_call", "name": "remember", "arguments": "{}"},
@@ -148,8 +154,9 @@ def test_a_turn_streams_with_tools_memories_and_its_markers() -> None:
 def test_turn_errors_end_the_turn_with_what_to_do() -> None:
     s = shell()
     s.session_id = "gone"
-    assert s.show({"type": "error", "code": "rate_limited", "retry_after": 3}, cli.Turn())
-    assert s.show({"type": "error", "code": "not_found", "message": "no session"}, cli.Turn())
+    turn = cli.Turn(StreamedReply(s.console))
+    assert s.show({"type": "error", "code": "rate_limited", "retry_after": 3}, turn)
+    assert s.show({"type": "error", "code": "not_found", "message": "no session"}, turn)
     out = s.console.export_text()
     assert "rate limited: try again in 3 s" in out
     assert "error (not_found): no session" in out
@@ -289,5 +296,148 @@ def test_memory_notes_wait_while_a_question_is_asked() -> None:
 
 
 class FakeConversation:
-    def __init__(self) -> None:
+    """The socket as the shell sees it: what it sent, and ``on_cancel``, what the service
+    answers a cancel with (put on the shell's queue, as the socket's reader would)."""
+
+    def __init__(self, shell: cli.Shell | None = None) -> None:
         self.messages: queue.Queue[object] = queue.Queue()
+        self.shell = shell
+        self.sent: list[str] = []
+        self.cancels = 0
+        self.on_cancel: list[dict[str, Any]] = []
+
+    def send(self, content: str, session_id: str | None) -> None:
+        self.sent.append(content)
+
+    def cancel(self) -> None:
+        self.cancels += 1
+        assert self.shell is not None
+        for message in self.on_cancel:
+            self.shell._turn_messages.put(message)
+
+
+MARKDOWN_REPLY = (
+    "Here is the plan:\n\n- **first** step\n- second step\n\n```python\nprint('hi')\n```\n\n"
+    "See [the docs](https://example.com/docs), and a<b and c>d stays as typed."
+)
+
+
+def streamed(text: str, *, interrupted: bool = False) -> list[dict[str, Any]]:
+    """A turn's socket messages: its reply word by word, then its end."""
+    words = re.findall(r"\S+\s*", text)
+    return [
+        {"type": "workflow_started", "session_id": "s-1", "degraded": False},
+        *({"type": "text_message_delta", "text": word} for word in words),
+        {"type": "text_message", "content": text},
+        {"type": "workflow_completed", "response": text, "metadata": {"interrupted": interrupted}},
+    ]
+
+
+def test_in_a_terminal_a_reply_is_rendered_as_markdown() -> None:
+    s = shell(terminal=True)
+    state = cli.Turn(StreamedReply(s.console))
+    assert not any(s.show(m, state) for m in streamed(MARKDOWN_REPLY)[:-1])
+    assert s.show(streamed(MARKDOWN_REPLY)[-1], state)
+    out = s.console.export_text()
+    assert "agent> Here is the plan:" in out
+    assert "• first step" in out  # a list, its emphasis rendered
+    assert "**" not in out
+    assert "print('hi')" in out
+    assert "```" not in out  # a code block
+    assert "the docs (https://example.com/docs)" in out  # a link, its address shown
+    assert "a<b and c>d stays as typed" in out  # raw HTML is text, not dropped
+
+
+def test_piped_a_reply_is_the_text_as_it_came() -> None:
+    s = shell(terminal=False)
+    state = cli.Turn(StreamedReply(s.console))
+    for message in streamed(MARKDOWN_REPLY):
+        s.show(message, state)
+    assert f"agent> {MARKDOWN_REPLY}\n" in s.console.export_text()
+
+
+def interrupt_at_word(monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    """Ctrl-C while the ``n``-th word of the reply is being shown."""
+    add = StreamedReply.add
+    shown = 0
+
+    def add_until_interrupted(self: StreamedReply, delta: str) -> None:
+        nonlocal shown
+        shown += 1
+        if shown == n:
+            raise KeyboardInterrupt
+        add(self, delta)
+
+    monkeypatch.setattr(StreamedReply, "add", add_until_interrupted)
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_ctrl_c_after_the_turn_ended_stops_showing_the_reply_and_says_it_is_saved(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    """The whole reply came faster than it was shown: Ctrl-C stops the showing at once, there is
+    nothing to cancel, and the user learns that the whole reply is saved."""
+    s = shell(terminal=terminal)
+    conversation = FakeConversation(s)
+    s._conversation = conversation  # type: ignore[assignment]
+    reply = "one two three four five six seven eight nine ten"
+    for message in streamed(reply):
+        s._turn_messages.put(message)
+    interrupt_at_word(monkeypatch, 4)
+    s.turn("count to ten")
+    out = s.console.export_text()
+    assert "one two three" in out
+    assert "four" not in out  # nothing after the Ctrl-C is shown
+    assert "ten" not in out
+    assert conversation.cancels == 0
+    assert "reply stopped: the turn had already ended, so the whole reply is saved" in out
+    assert "stopping the reply" not in out
+    assert s._turn_messages.empty()
+    assert s.session_id == "s-1"
+
+
+@pytest.mark.parametrize(
+    ("interrupted", "said"),
+    [
+        (True, "(interrupted: the reply so far is saved)"),
+        (False, "(the turn ended before the stop reached it: the whole reply is saved"),
+    ],
+)
+def test_ctrl_c_while_the_turn_runs_cancels_it_and_shows_nothing_more(
+    monkeypatch: pytest.MonkeyPatch, interrupted: bool, said: str
+) -> None:
+    s = shell(terminal=True)
+    conversation = FakeConversation(s)
+    s._conversation = conversation  # type: ignore[assignment]
+    for message in streamed("one two three four five")[:4]:  # started, "one two three"
+        s._turn_messages.put(message)
+    late = {"type": "text_message_delta", "text": "LATE "}  # sent before the cancel landed
+    note = {"type": "memory", "event": "memory.created", "memory": {"content": "Counts well"}}
+    end = {"type": "workflow_completed", "metadata": {"interrupted": interrupted}}
+    conversation.on_cancel = [late, note, end]
+    interrupt_at_word(monkeypatch, 3)
+    s.turn("count to five")
+    out = s.console.export_text()
+    assert conversation.cancels == 1
+    assert "one two" in out
+    assert "three" not in out
+    assert "LATE" not in out
+    assert "stopping the reply…" in out
+    assert "✎ memory remembered Counts well" in out
+    assert said in out
+    assert s._turn_messages.empty()
+
+
+def test_what_an_earlier_stopped_turn_left_behind_is_not_shown_as_the_next_reply() -> None:
+    s = shell(terminal=False)
+    conversation = FakeConversation(s)
+    s._conversation = conversation  # type: ignore[assignment]
+    leftover = [{"type": "text_message_delta", "text": "OLD "},
+                {"type": "workflow_completed", "metadata": {"interrupted": True}}]  # fmt: skip
+    for message in [*leftover, *streamed("new reply")]:
+        s._turn_messages.put(message)
+    s.turn("hello")
+    out = s.console.export_text()
+    assert "agent> new reply\n" in out
+    assert "OLD" not in out
+    assert "interrupted" not in out

@@ -14,6 +14,7 @@ import os
 import queue
 import re
 import secrets
+import signal
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from chat.cli.client import (
     Closed,
     Conversation,
 )
+from chat.cli.reply import StreamedReply, labelled
 from sidecar.contracts import USER_ID_PATTERN
 
 APP_NAME = "agent-chat"
@@ -50,7 +52,8 @@ HELP = """Commands:
   /memories history <n|id>  how one memory changed
   /help                     this help
   /exit                     quit (Ctrl-D too)
-Ctrl-C while the agent replies stops that reply (it is saved, marked interrupted)."""
+Ctrl-C while a reply is shown stops it: a turn still running is cancelled (saved as far
+as it got, marked interrupted); one that had ended is saved whole (/sessions shows it)."""
 
 app = typer.Typer(
     name=APP_NAME,
@@ -140,6 +143,11 @@ def main(
     client = options.client()
     # Without a terminal (input piped in) there is no one to choose: a new session.
     interactive = sys.stdin.isatty()
+    if interactive:
+        # Ctrl-C is how a person stops a reply. A program started with SIGINT ignored (by a CI
+        # runner, nohup, or `&` in a script) inherits that, and Python then never raises
+        # KeyboardInterrupt: whoever types here must still be heard.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         Shell(client, console).run(session_id=session, new=new or not interactive)
     except ClientError as error:
@@ -192,12 +200,11 @@ def when(iso: str | None) -> str:
 
 @dataclass
 class Turn:
-    """What the current reply has shown so far."""
+    """The turn being shown: its reply, and whether its ``workflow_started`` came (what the
+    socket delivers before it is left over from an earlier turn, not this one's)."""
 
-    started: bool = False  # "agent>" printed
-    mid_line: bool = False  # text printed since the last newline
-    cancelled: bool = False
-    deltas: int = 0
+    reply: StreamedReply
+    started: bool = False
 
 
 @dataclass
@@ -353,9 +360,12 @@ class Shell:
         self.session_id = session_id
         self.console.rule(f"session {escape(session_id)}")
         for message in messages:
-            who = "you> " if message["role"] == "user" else "agent> "
-            style = "bold" if message["role"] == "user" else "green"
-            self.console.print(f"[{style}]{who}[/]" + escape(message["content"]))
+            if message["role"] != "user" and self.console.is_terminal:
+                self.console.print(labelled(message["content"]))  # Markdown, as it streamed
+            else:
+                who = "you> " if message["role"] == "user" else "agent> "
+                style = "bold" if message["role"] == "user" else "green"
+                self.console.print(f"[{style}]{who}[/]" + escape(message["content"]))
             if message.get("interrupted"):
                 self.console.print("[yellow](interrupted)[/]")
         self.console.rule()
@@ -479,69 +489,105 @@ class Shell:
         self.console.print(f"[cyan]✎ memory {verb.get(event, event)}[/] {text}".rstrip())
 
     def turn(self, text: str) -> None:
+        """Send ``text`` and show the reply as it streams; Ctrl-C stops it (stop_reply)."""
         assert self._conversation is not None
-        state = Turn()
+        state = Turn(StreamedReply(self.console))
         try:
             self._conversation.send(text, self.session_id)
-            while True:
-                try:
-                    message = self._turn_messages.get(timeout=0.1)
-                except queue.Empty:
-                    continue
-                except KeyboardInterrupt:
-                    if not state.cancelled:
-                        state.cancelled = True
-                        self._conversation.cancel()
-                        self.line_break(state)
-                        self.console.print("[yellow]stopping the reply…[/]")
-                    continue
-                if isinstance(message, Closed):
-                    self.closed_check(message)
-                    return
-                if self.show(message, state):
-                    return
-        except KeyboardInterrupt:  # between two messages, outside the wait
-            if not state.cancelled:
-                self._conversation.cancel()
+            while not self.show(self.next_message(), state):
+                pass
+        except KeyboardInterrupt:
+            state.reply.end()  # what was shown stays; nothing more of this reply is
+            self.stop_reply(state)
+        finally:
+            state.reply.end()
 
-    def line_break(self, state: Turn) -> None:
-        if state.mid_line:
-            self.console.print()
-            state.mid_line = False
+    def next_message(self) -> dict[str, Any]:
+        """The socket's next message for the main thread; a closed socket raises ClientError."""
+        while True:
+            try:
+                message = self._turn_messages.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if not isinstance(message, Closed):
+                return message
+            self.closed_check(message)
+
+    def stop_reply(self, state: Turn) -> None:
+        """Ctrl-C during a reply: none of the rest of it is shown. A turn still running is
+        cancelled, and ends saved as far as it got, marked interrupted; a turn that had already
+        ended (its reply came faster than it was shown) is saved whole. Either way the user is
+        told which (docs/clients.md#agent-chat)."""
+        assert self._conversation is not None
+        end = self.unshown(self.delivered(), state)
+        if end is not None:
+            if end.get("type") == "error" or interrupted(end):
+                self.show(end, state)  # it ended otherwise: say how
+            else:
+                self.console.print(
+                    "[yellow]reply stopped: the turn had already ended, so the whole reply is "
+                    "saved (/sessions shows it)[/]"
+                )
+            return
+        self._conversation.cancel()
+        self.console.print("[yellow]stopping the reply…[/]")
+        try:
+            while end is None:
+                end = self.unshown([self.next_message()], state)
+        except KeyboardInterrupt:  # again: the service ends the turn without us
+            self.console.print("[yellow](not waiting: the turn is being stopped and saved)[/]")
+            return
+        if end.get("type") == "error" or interrupted(end):
+            self.show(end, state)  # "(interrupted: the reply so far is saved)", or the error
+        else:
+            self.console.print(
+                "[yellow](the turn ended before the stop reached it: the whole reply is saved; "
+                "/sessions shows it)[/]"
+            )
+
+    def delivered(self) -> list[dict[str, Any]]:
+        """What the socket has delivered and no one has read yet (a closed socket raises)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            try:
+                message = self._turn_messages.get_nowait()
+            except queue.Empty:
+                return found
+            if isinstance(message, Closed):
+                self.closed_check(message)
+            else:
+                found.append(message)
+
+    def unshown(self, messages: list[dict[str, Any]], state: Turn) -> dict[str, Any] | None:
+        """Go through messages of a stopped reply without showing its text (its session and
+        memory notes still count); the one that ends the turn, if it is among them."""
+        for message in messages:
+            kind = message.get("type")
+            if kind == "workflow_started":
+                state.started = True
+                self.session_id = message.get("session_id") or self.session_id
+            elif kind == "memory":
+                self.memory_note(message)
+            elif kind == "error" or (kind == "workflow_completed" and state.started):
+                return message
+        return None
 
     def show(self, message: dict[str, Any], state: Turn) -> bool:
         """Print one socket message of the turn; True when the turn is over."""
         kind = message.get("type")
+        reply = state.reply
         if kind == "workflow_started":
+            state.started = True
             self.session_id = message.get("session_id") or self.session_id
             if message.get("degraded"):
                 self.console.print(
                     "[yellow]memory is unavailable: this reply does not use your memories[/]"
                 )
-        elif kind == "text_message_delta":
-            if not state.started:
-                self.console.print("[green]agent>[/] ", end="")
-                state.started = True
-            self.console.print(message.get("text", ""), end="", markup=False)
-            state.mid_line = True
-            state.deltas += 1
-        elif kind == "suggested_function_call":
-            self.line_break(state)
-            self.console.print(f"[dim]⚙ {escape(str(message.get('name')))}[/]")
-        elif kind == "text_message" and not state.deltas:
-            self.console.print("[green]agent>[/] ", end="")
-            self.console.print(message.get("content", ""), markup=False)
         elif kind == "memory":
-            self.line_break(state)
+            reply.pause()
             self.memory_note(message)
-        elif kind == "workflow_completed":
-            self.line_break(state)
-            metadata = message.get("metadata") or {}
-            if metadata.get("interrupted"):
-                self.console.print("[yellow](interrupted: the reply so far is saved)[/]")
-            return True
-        elif kind == "error":
-            self.line_break(state)
+        elif kind == "error":  # even before workflow_started: a refusal comes instead of it
+            reply.end()
             code = message.get("code")
             if code == "rate_limited":
                 self.console.print(
@@ -553,7 +599,26 @@ class Shell:
             if code in ("not_found", "session_deleted"):
                 self.session_id = None
             return True
+        elif not state.started:
+            pass  # left over from a turn stopped earlier, whose end was not waited for
+        elif kind == "text_message_delta":
+            reply.add(str(message.get("text", "")))
+        elif kind == "suggested_function_call":
+            reply.pause()
+            self.console.print(f"[dim]⚙ {escape(str(message.get('name')))}[/]")
+        elif kind == "text_message" and not reply.started:
+            reply.whole(str(message.get("content", "")))
+        elif kind == "workflow_completed":
+            reply.end()
+            if interrupted(message):
+                self.console.print("[yellow](interrupted: the reply so far is saved)[/]")
+            return True
         return False
+
+
+def interrupted(completed: dict[str, Any]) -> bool:
+    """Whether a ``workflow_completed`` says its turn was stopped before the reply ended."""
+    return bool((completed.get("metadata") or {}).get("interrupted"))
 
 
 def run() -> None:
