@@ -1,12 +1,16 @@
 """agent-chat in a real terminal (a pseudo-terminal through pexpect) against the running
-stack, used as a person would: a first run, a streamed reply, a live memory note, Ctrl-C in
-the middle of a reply, commands, a second run that resumes, and `ask` for scripts."""
+stack, used as a person would: a first run, a streamed reply, a live memory note, a reply in
+Markdown, Ctrl-C in the middle of a reply, commands, a second run that resumes, and `ask` for
+scripts."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -15,8 +19,18 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from tests.clients.conftest import ScriptedStack
+from tests.clients.model_server import HOLD, ScriptedModel
+
 pytestmark = pytest.mark.clients
 PROMPT = "you> "
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+MARKDOWN_REPLY = (
+    "Here is how:\n\n- **print** a line\n- read *the* docs\n\n"
+    "```python\nprint('hello')\n```\n\nMore in [the tutorial](https://docs.python.org/3/)."
+)
+#: A reply that stops at HOLD until the test lets it go: the Ctrl-C lands mid-reply for sure.
+STORY = "Once upon a time a lighthouse keeper " + HOLD + "THE-END-OF-THE-STORY"
 
 
 def agent_chat() -> str:
@@ -31,6 +45,20 @@ def environment(config_home: Path) -> dict[str, str]:
             "COLUMNS": "120", "LINES": "40"}  # fmt: skip
 
 
+class Transcript(io.StringIO):
+    """All a child printed, also shown by pytest when the test fails."""
+
+    def write(self, text: str) -> int:
+        sys.stdout.write(text)
+        return super().write(text)
+
+
+def ignore_ctrl_c() -> None:
+    # As some CI runners start the tests (nohup, a background job of a script): the ignored
+    # SIGINT is inherited, and agent-chat must restore it to hear Ctrl-C at all.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def spawn(chat_url: str, config_home: Path, *args: str) -> pexpect.spawn:
     child = pexpect.spawn(
         agent_chat(),
@@ -39,9 +67,14 @@ def spawn(chat_url: str, config_home: Path, *args: str) -> pexpect.spawn:
         encoding="utf-8",
         timeout=30,
         dimensions=(40, 120),
+        preexec_fn=ignore_ctrl_c,
     )
-    child.logfile_read = sys.stdout  # shown by pytest when the test fails
+    child.logfile_read = Transcript()
     return child
+
+
+def plain(text: str) -> str:
+    return ANSI.sub("", text)
 
 
 def finish(child: pexpect.spawn) -> None:
@@ -51,7 +84,10 @@ def finish(child: pexpect.spawn) -> None:
     assert child.exitstatus == 0
 
 
-def test_a_person_chats_interrupts_a_reply_and_comes_back(chat_url: str, tmp_path: Path) -> None:
+def test_a_person_chats_interrupts_a_reply_and_comes_back(
+    scripted: ScriptedStack, model: ScriptedModel, tmp_path: Path
+) -> None:
+    chat_url = scripted.chat_url
     child = spawn(chat_url, tmp_path)
     try:
         # First run: a user id is made and kept; nothing to resume yet.
@@ -67,13 +103,29 @@ def test_a_person_chats_interrupts_a_reply_and_comes_back(chat_url: str, tmp_pat
         child.expect_exact(PROMPT)
         child.expect(r"✎ memory remembered.*lives in Lisbon", timeout=30)
 
-        # Ctrl-C in the middle of a reply stops that reply, not the program.
-        child.sendline("Please tell me a long story about " + "a lighthouse keeper " * 15)
-        child.expect_exact("agent>")
+        # A reply in Markdown is rendered: a list, emphasis, a code block, a link's address.
+        model.script(MARKDOWN_REPLY)
+        child.sendline("How do I print in Python?")
+        child.expect(r"•.*print.* a line")
+        child.expect_exact(PROMPT)
+        shown = plain(child.before)
+        assert "• read the docs" in shown
+        assert "print('hello')" in shown
+        assert "More in the tutorial (https://docs.python.org/3/)." in shown
+        assert "**" not in shown
+        assert "```" not in shown
+
+        # Ctrl-C in the middle of a reply stops that reply, not the program: the reply is held
+        # half-way by the model, so the Ctrl-C lands while the turn runs, however slow the
+        # machine, and nothing after it is shown.
+        model.script(STORY)
+        child.sendline("Please tell me a long story about a lighthouse keeper.")
+        child.expect_exact("Once upon a time")
         child.sendintr()
         child.expect_exact("stopping the reply")
         child.expect_exact("(interrupted: the reply so far is saved)")
         child.expect_exact(PROMPT)
+        model.release()  # too late: the turn is over, its stream closed
 
         child.sendline("/memories")
         child.expect("Lisbon")
@@ -90,6 +142,7 @@ def test_a_person_chats_interrupts_a_reply_and_comes_back(chat_url: str, tmp_pat
         finish(child)
     finally:
         child.close(force=True)
+    assert "THE-END-OF-THE-STORY" not in child.logfile_read.getvalue()
 
     # The second run offers the session, newest first, and shows its history on resuming,
     # the interrupted reply marked.
@@ -99,6 +152,7 @@ def test_a_person_chats_interrupts_a_reply_and_comes_back(chat_url: str, tmp_pat
         child.expect_exact("Resume which?")
         child.sendline("1")
         child.expect("I live in Lisbon")
+        child.expect_exact("Once upon a time a lighthouse keeper")  # the reply as saved
         child.expect_exact("(interrupted)")
         child.expect_exact(PROMPT)
         # Ctrl-C at a question inside the chat cancels the question, not the program.

@@ -9,9 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser import chromium
+from tests.clients.conftest import ScriptedStack
+from tests.clients.model_server import HOLD, ScriptedModel
 
 pytestmark = pytest.mark.clients
 IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
@@ -167,3 +169,55 @@ def test_errors_are_said_on_the_page(browser: Browser, chat_url: str) -> None:
     page.get_by_role("button", name="Refresh").click()
     expect(page.locator("#memories")).to_contain_text("Cannot reach the chat service")
     assert problems == [] or all("net::ERR_FAILED" in p for p in problems), problems
+
+
+#: A model's reply in Markdown, with what must never become HTML. It stops half-way through its
+#: code block (HOLD) until the test lets it go.
+MARKDOWN_REPLY = (
+    "To brew it:\n\n- **Boil** the water\n- Steep it for *three* minutes\n\n"
+    "```python\nprint('<b>tea</b>')\n" + HOLD + "steep(minutes=3)\n```\n\n"
+    "| tea | minutes |\n|:--|--:|\n| green | 2 |\n\n"
+    "Read [the guide](https://example.com/tea), not [this](javascript:alert(1)).\n\n"
+    '<img src=x onerror="window.__pwned=1">\n'
+)
+
+
+def check_rendered(reply: Locator) -> None:
+    """``MARKDOWN_REPLY`` whole, as DOM: no element the reply did not make through Markdown."""
+    text = reply.locator(".text")
+    expect(text.locator("ul > li")).to_have_text(["Boil the water", "Steep it for three minutes"])
+    expect(text.locator("li strong")).to_have_text("Boil")
+    expect(text.locator("pre > code")).to_have_text("print('<b>tea</b>')\nsteep(minutes=3)\n")
+    expect(text.locator("pre b")).to_have_count(0)  # the code's markup is text
+    expect(text.locator("td.align-right")).to_have_text("2")  # alignment as a class, not style
+    link = text.get_by_role("link", name="the guide")
+    expect(link).to_have_attribute("href", "https://example.com/tea")
+    expect(link).to_have_attribute("target", "_blank")
+    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(text.locator("a")).to_have_count(1)  # the javascript: one is not a link
+    expect(text).to_contain_text("[this](javascript:alert(1))")
+    expect(text.locator("img")).to_have_count(0)
+    expect(text).to_contain_text('<img src=x onerror="window.__pwned=1">')  # shown as text
+    assert reply.page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_a_reply_in_markdown_is_rendered_and_nothing_in_it_runs(
+    browser: Browser, scripted: ScriptedStack, model: ScriptedModel
+) -> None:
+    page, problems = open_page(browser, scripted.chat_url, width=1280, height=800)
+    use_user(page, f"markdown-{uuid.uuid4().hex[:8]}")
+    model.script(MARKDOWN_REPLY)
+    send(page, "How do I brew green tea?")
+    reply = page.locator("#log li.assistant").last
+    # Half-way, still streaming: the list is a list, and the open code fence already a block.
+    expect(reply.locator(".text pre > code")).to_have_text("print('<b>tea</b>')\n")
+    expect(reply).to_have_attribute("aria-busy", "true")
+    expect(reply.locator(".text ul > li")).to_have_count(2)
+    model.release()
+    expect(reply).not_to_have_attribute("aria-busy", "true", timeout=30_000)
+    check_rendered(reply)
+    # The same from the session's history, after a reload.
+    page.reload()
+    page.locator("#sessions .open").first.click()
+    check_rendered(page.locator("#log li.assistant").last)
+    assert problems == []  # no CSP violation, no error
