@@ -428,6 +428,30 @@ def test_ctrl_c_while_the_turn_runs_cancels_it_and_shows_nothing_more(
     assert s._turn_messages.empty()
 
 
+def test_a_second_ctrl_c_stops_waiting_for_the_turn_to_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = shell(terminal=True)
+    conversation = FakeConversation(s)
+    s._conversation = conversation  # type: ignore[assignment]
+    for message in streamed("one two three")[:3]:
+        s._turn_messages.put(message)
+    interrupt_at_word(monkeypatch, 2)
+    next_message = cli.Shell.next_message
+
+    def pressed_again_once_cancelled(self: cli.Shell) -> dict[str, Any]:
+        if conversation.cancels:
+            raise KeyboardInterrupt  # while it waits for the turn's end
+        return next_message(self)
+
+    monkeypatch.setattr(cli.Shell, "next_message", pressed_again_once_cancelled)
+    s.turn("count")  # returns: the program goes on
+    out = s.console.export_text()
+    assert conversation.cancels == 1
+    assert "stopping the reply…" in out
+    assert "(not waiting: the turn is being stopped and saved)" in out
+
+
 def test_what_an_earlier_stopped_turn_left_behind_is_not_shown_as_the_next_reply() -> None:
     s = shell(terminal=False)
     conversation = FakeConversation(s)

@@ -498,7 +498,10 @@ class Shell:
                 pass
         except KeyboardInterrupt:
             state.reply.end()  # what was shown stays; nothing more of this reply is
-            self.stop_reply(state)
+            try:
+                self.stop_reply(state)
+            except KeyboardInterrupt:  # pressed again: the chat goes on, the service ends it
+                self.console.print("[yellow](not waiting: the turn is being stopped and saved)[/]")
         finally:
             state.reply.end()
 
@@ -531,12 +534,8 @@ class Shell:
             return
         self._conversation.cancel()
         self.console.print("[yellow]stopping the reply…[/]")
-        try:
-            while end is None:
-                end = self.unshown([self.next_message()], state)
-        except KeyboardInterrupt:  # again: the service ends the turn without us
-            self.console.print("[yellow](not waiting: the turn is being stopped and saved)[/]")
-            return
+        while end is None:  # a second Ctrl-C stops waiting (turn)
+            end = self.unshown([self.next_message()], state)
         if end.get("type") == "error" or interrupted(end):
             self.show(end, state)  # "(interrupted: the reply so far is saved)", or the error
         else:
