@@ -17,7 +17,12 @@ import httpx
 import pytest
 import websockets
 
-from tests.faults.conftest import MODEL_TIMEOUT_SECONDS, FaultStack, new_user
+from tests.faults.conftest import (
+    MODEL_TIMEOUT_SECONDS,
+    FaultStack,
+    memory_stopped_degrades_opens_the_breaker_and_recovers,
+    new_user,
+)
 from tests.faults.model_server import REPLY
 from tests.integration.stack import eventually
 
@@ -164,59 +169,8 @@ def test_a_failing_or_hanging_model_answers_502_or_504_and_saves_nothing(
 
 
 # -- memory stopped ---------------------------------------------------------------------------
-def _calls_to_memory(faults: FaultStack, replica: int) -> float:
-    """Calls a chat sidecar has made to memory: daprd counts each under its Resiliency
-    (``dapr_resiliency_count``, the timeout policy of target ``app_memory``)."""
-    total = 0.0
-    for line in faults.metrics(faults.stack.replicas("chat")[replica]).splitlines():
-        series = line.startswith("dapr_resiliency_count{") and 'target="app_memory"' in line
-        if series and 'policy="timeout"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def test_memory_stopped_degrades_opens_the_breaker_and_recovers(faults: FaultStack) -> None:
-    user = new_user("recall")
-    assert faults.chat(user, "I live in Porto").status_code == 200
-    eventually(
-        lambda: "The user lives in Porto." in [m["content"] for m in faults.memories(user)],
-        what="the derived memory",
-    )
-    memory = faults.stack.replicas("memory")
-    for replica in memory:
-        faults.stack.stop_app(replica)
-    try:
-        timings = []
-        for i in range(7):  # MEMORY_BREAKER_FAILURES is 5: the breaker opens on the way
-            began = time.monotonic()
-            reply = faults.chat(new_user("degraded"), f"where do I live? {i}")
-            timings.append(time.monotonic() - began)
-            assert reply.status_code == 200, reply.text
-            assert reply.json()["metadata"]["degraded"] is True
-        assert max(timings) < 5.0, timings  # the 2 s memory budget plus the turn
-        # Open: the next turns are degraded without a call leaving chat.
-        calls = _calls_to_memory(faults, 0)
-        for i in range(2):
-            reply = faults.chat(new_user("degraded"), f"and now? {i}")
-            assert reply.json()["metadata"]["degraded"] is True
-        assert _calls_to_memory(faults, 0) == calls
-        ready = httpx.get(f"{faults.chat_url()}/readyz", timeout=10).json()
-        assert "circuit open" in json.dumps(ready), ready  # and readiness says so
-    finally:
-        for replica in memory:
-            faults.stack.start_app(replica)
-    # Back without a restart of chat: after MEMORY_BREAKER_RECOVERY_SECONDS one call is let
-    # through and closes the breaker. Polled through chat's memories route, which takes the
-    # same path (a poll by turns would spend the user's turn limit).
-    memories_url = f"{faults.chat_url()}/users/{user}/memories"
-    eventually(
-        lambda: httpx.get(memories_url, headers=faults.auth(user), timeout=10).status_code == 200,
-        timeout=40,
-        what="memory reachable through chat again",
-    )
-    body = faults.chat(user, "Where do I live?").json()
-    assert body["metadata"]["degraded"] is False
-    assert "The user lives in Porto." in [m["content"] for m in body["metadata"]["memories_used"]]
+    memory_stopped_degrades_opens_the_breaker_and_recovers(faults)
 
 
 # -- the broker stopped -----------------------------------------------------------------------

@@ -8,7 +8,11 @@ import time
 import httpx
 import pytest
 
-from tests.faults.conftest import FaultStack, new_user
+from tests.faults.conftest import (
+    FaultStack,
+    memory_stopped_degrades_opens_the_breaker_and_recovers,
+    new_user,
+)
 from tests.integration.stack import eventually
 
 pytestmark = pytest.mark.faults
@@ -125,3 +129,9 @@ def test_a_killed_sidecar_makes_its_app_unready_and_both_recover(
             timeout=40,
             what=f"{fact} derived after the restart",
         )
+
+
+def test_memory_stopped_degrades_opens_the_breaker_and_recovers_on_redis(
+    redis_faults: FaultStack,
+) -> None:
+    memory_stopped_degrades_opens_the_breaker_and_recovers(redis_faults)

@@ -56,6 +56,23 @@ def test_crud_through_service_invocation(stack: Stack) -> None:
         assert memory.get(f"/memories/{user}").json()["total"] == 0
 
 
+def test_wrong_requests_open_no_breaker(stack: Stack) -> None:
+    """A 4xx says the request was wrong, not that memory is down: however many in a row, the
+    same user's next valid calls on the same path answer 2xx (daprd counted every 4xx against
+    its per-endpoint breaker and refused them with 500 for 15 s; docs/dapr-runtime.md)."""
+    user = new_user()
+    with via_chat(stack) as memory:
+        assert memory.post(f"/memories/{user}", json={"content": "Likes tea"}).status_code == 201
+        for _ in range(10):  # twice the breaker's old threshold of 5
+            refused = memory.post(f"/memories/{user}", json={"content": ""})
+            assert refused.status_code == 422, refused.text
+        created = memory.post(f"/memories/{user}", json={"content": "Likes long walks"})
+        assert created.status_code == 201, created.text
+        listed = memory.get(f"/memories/{user}")
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["total"] == 2
+
+
 def test_pages_walk_every_memory_once(stack: Stack) -> None:
     user = new_user()
     with via_chat(stack) as memory:

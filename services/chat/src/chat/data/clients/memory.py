@@ -34,10 +34,10 @@ def memory_breaker(*, failures: int, recovery_seconds: float) -> CircuitBreaker:
     package): after ``failures`` calls in a row that found memory down, calls fail at once
     for ``recovery_seconds``; then one call is let through, and its success closes it.
 
-    daprd's own breaker on calls to memory (the Resiliency's ``memoryBreaker``) is kept per
-    *endpoint*, app id and method path (dapr ``pkg/resiliency/resiliency.go``,
-    ``EndpointPolicy``), and every memory path names a user, so it never opens for memory as
-    a whole (docs/dapr-runtime.md#circuit-breakers-are-per-endpoint)."""
+    It is the only breaker on calls to memory: daprd's are kept per *endpoint*, app id and
+    method path (dapr ``pkg/resiliency/resiliency.go``, ``EndpointPolicy``), and count every
+    4xx as a failure, so the Resiliency sets none on the memory target
+    (docs/dapr-runtime.md#a-4xx-counts-as-a-breaker-failure)."""
     return CircuitBreaker(
         failure_threshold=failures,
         recovery_timeout=recovery_seconds,
