@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field
 
-from chat.core.settings import ChatSettings
+from chat.models.chat import MAX_MESSAGE_CHARS
 from chat.models.memory import MemoryList as ChatMemoryList
 from chat.models.memory import SearchResults as ChatSearchResults
 from memory.models.events import ConversationTurn as MemoryTurn
@@ -82,10 +82,7 @@ def test_conversation_turns_records_are_one_model_on_both_sides() -> None:
 
 
 def test_the_turn_record_takes_every_message_the_public_api_takes() -> None:
-    upper = next(
-        m.le for m in ChatSettings.model_fields["max_message_chars"].metadata if hasattr(m, "le")
-    )
-    assert upper <= turn_events.MAX_USER_TEXT_CHARS
+    assert MAX_MESSAGE_CHARS <= turn_events.MAX_USER_TEXT_CHARS
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

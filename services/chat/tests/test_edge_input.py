@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 from unittest.mock import ANY
@@ -12,6 +13,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
+from chat.models.chat import (
+    MAX_MESSAGE_CHARS,
+    MAX_METADATA_ENTRIES,
+    MAX_METADATA_KEY_CHARS,
+    MAX_METADATA_TEXT_CHARS,
+    MAX_TAG_CHARS,
+    MAX_TAGS,
+    ChatRequest,
+)
+from sidecar.contracts import MAX_ID_CHARS
 from sidecar.testing import FakeDaprSidecar
 
 STORE = "chat-state"  # chat's state store (conftest)
@@ -54,7 +65,7 @@ async def test_a_422_renders_whatever_the_rejected_input_was(client: httpx.Async
 async def test_bodies_over_the_limit_get_413_with_or_without_content_length(
     client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar, app: FastAPI
 ) -> None:
-    limit = app.state.settings.max_request_bytes
+    limit = app.state.max_request_bytes
     body = b'{"user_id": "alice", "message": "' + b"a" * limit + b'"}'
     declared = await client.post(
         "/chat", content=body, headers={"content-type": "application/json"}
@@ -69,7 +80,70 @@ async def test_bodies_over_the_limit_get_413_with_or_without_content_length(
         "/chat", content=chunks(), headers={"content-type": "application/json"}
     )
     assert streamed.status_code == 413
+    for answer in (declared, streamed):  # the API's error shape, both ways
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.json() == {
+            "error": "too_large",
+            "message": f"the request body is over the limit of {limit} bytes",
+            "limit_bytes": limit,
+        }
     assert written(fake_sidecar) == []
+
+
+def escaped(body: dict[str, Any], *, indent: int | None = None) -> bytes:
+    """``body`` as Python's json module writes it by default: every non-ASCII character
+    escaped, a character outside the BMP as two ``\\uXXXX`` (12 bytes)."""
+    return json.dumps(body, ensure_ascii=True, indent=indent).encode()
+
+
+WAVE = "\U0001f30a"  # one character, 4 bytes of UTF-8, 12 bytes escaped
+
+
+@pytest.mark.parametrize("indent", [None, 4])
+async def test_the_longest_legal_message_is_accepted_in_any_encoding(
+    client: httpx.AsyncClient, indent: int | None
+) -> None:
+    text = WAVE * MAX_MESSAGE_CHARS
+    for body in (
+        {"user_id": "alice", "message": text},
+        {"user_id": "alice", "message": text, "text": text},  # both forms, the same text
+    ):
+        encoded = escaped(body, indent=indent)
+        assert len(encoded) > 96_000  # 8,000 x 12 bytes: over the old 64 KiB limit
+        answer = await client.post(
+            "/chat", content=encoded, headers={"content-type": "application/json"}
+        )
+        assert answer.status_code == 200, answer.text[:200]
+
+
+async def test_one_character_over_is_a_422_in_any_encoding(
+    client: httpx.AsyncClient, fake_sidecar: FakeDaprSidecar
+) -> None:
+    encoded = escaped({"user_id": "alice", "message": WAVE * (MAX_MESSAGE_CHARS + 1)})
+    answer = await client.post(
+        "/chat", content=encoded, headers={"content-type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text[:200]
+    assert "the limit is 8000" in answer.text
+    assert written(fake_sidecar) == []
+
+
+async def test_the_widest_legal_request_fits_the_body_limit(app: FastAPI) -> None:
+    """Every field at its limit, every character escaped to 12 bytes, pretty-printed."""
+    widest = {
+        "user_id": "u" * MAX_ID_CHARS,
+        "session_id": "s" * MAX_ID_CHARS,
+        "message": WAVE * MAX_MESSAGE_CHARS,
+        "text": WAVE * MAX_MESSAGE_CHARS,
+        "tags": [WAVE * MAX_TAG_CHARS] * MAX_TAGS,
+        "metadata": {
+            f"{i:02d}" + WAVE * (MAX_METADATA_KEY_CHARS - 2): WAVE * MAX_METADATA_TEXT_CHARS
+            for i in range(MAX_METADATA_ENTRIES)
+        },
+        "multitask_strategy": "interrupt",
+    }
+    ChatRequest.model_validate(widest)  # legal
+    assert len(escaped(widest, indent=8)) <= app.state.max_request_bytes
 
 
 async def test_pubsub_deliveries_it_cannot_parse_are_dropped_not_retried(
@@ -84,8 +158,8 @@ async def test_pubsub_deliveries_it_cannot_parse_are_dropped_not_retried(
 async def test_daprd_callbacks_take_bodies_over_the_public_limit(
     client: httpx.AsyncClient, app: FastAPI
 ) -> None:
-    # A bulk delivery of 100 memory events is far over 64 KiB; it is daprd's to bound.
-    limit = app.state.settings.max_request_bytes
+    # A bulk delivery of memory events may be far over the public limit; it is daprd's to bound.
+    limit = app.state.max_request_bytes
     event = {"type": "memory.index.updated", "data": {"user_id": "x", "pad": "p" * 2000}}
     entries = [{"entryId": f"e{i}", "event": event} for i in range(2 * limit // 2000)]
     answer = await client.post("/events/memory-events", json={"entries": entries})
@@ -108,12 +182,14 @@ def closed_with(ws: Any) -> tuple[dict[str, Any], int]:
         ({"text": "not json"}, 1007, "invalid_json"),
         ({"text": '{"type": "user_message", "content": NaN}'}, 1007, "invalid_json"),
         ({"text": "[" * 5000 + "]" * 5000}, 1007, "invalid_json"),
-        ({"text": '{"content": "' + "a" * 70_000 + '"}'}, 1009, "too_large"),
+        ({"text": "too large"}, 1009, "too_large"),  # padded past the app's limit below
     ],
 )
 def test_a_frame_the_socket_cannot_take_closes_it_with_a_code(
     app: FastAPI, fake_sidecar: FakeDaprSidecar, frame: dict[str, Any], code: int, error: str
 ) -> None:
+    if code == 1009:
+        frame = {"text": '{"content": "' + "a" * app.state.max_request_bytes + '"}'}
     with TestClient(app).websocket_connect("/ws?user_id=alice") as ws:
         if "bytes" in frame:
             ws.send_bytes(frame["bytes"])

@@ -36,12 +36,13 @@ async def test_json_outside_rfc_8259_is_refused_before_anything_is_written(
 async def test_a_body_over_daprds_limit_gets_413(
     client: httpx.AsyncClient, app: FastAPI, fake_sidecar: FakeDaprSidecar
 ) -> None:
-    limit = app.state.settings.max_request_bytes
+    limit = app.state.max_request_bytes
     body = b'{"kind": "semantic", "content": "' + b"a" * limit + b'"}'
     response = await client.post(
         "/memories/alice", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 413
+    assert response.json()["error"] == "too_large"
     assert fake_sidecar.data.get(STORE, {}) == {}
 
 

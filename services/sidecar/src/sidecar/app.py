@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.routing import APIRoute
 
 from sidecar.actors import ActorClient, ActorFactory, register_actors
+from sidecar.body_limits import RequestBodyLimit, request_body_limit
 from sidecar.connection import Sidecar, open_sidecar
 from sidecar.event_lag import DeliveryLag
 from sidecar.http_errors import install_error_handlers
@@ -59,15 +60,10 @@ def create_service_app(
                 if on_shutdown is not None:
                     await on_shutdown(app)
 
-    # Bodies over max_request_bytes get 413 on every route but daprd's callbacks (pub/sub
+    # A body larger than any legal request of the router's routes gets 413 (their models'
+    # limits decide: sidecar.body_limits), on every route but daprd's callbacks (pub/sub
     # routes declare DAPR_MAX_BODY_BYTES, and so do the actor routes below).
-    app = FastAPI(
-        title=title,
-        summary=summary,
-        version="0.1.0",
-        lifespan=lifespan,
-        max_body_size=settings.max_request_bytes,
-    )
+    app = FastAPI(title=title, summary=summary, version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.state.register_actors = register
     app.state.delivery_lag = DeliveryLag()
@@ -75,6 +71,8 @@ def create_service_app(
     if actors is not None:
         install_actor_routes(app)
     install_errors(app)
+    app.state.max_request_bytes = request_body_limit(app.routes, ceiling=DAPR_MAX_BODY_BYTES)
+    app.add_middleware(RequestBodyLimit, max_body_size=app.state.max_request_bytes)
     if settings.app_api_token is not None:
         app.add_middleware(
             AppTokenGuard, token=settings.app_api_token.get_secret_value(), guarded=guarded

@@ -4,11 +4,17 @@ redelivers; matching is case-sensitive)."""
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
+from pydantic import StringConstraints
+
+#: The longest user, session, turn or other reference id (the patterns below say the same).
+MAX_ID_CHARS: Final = 128
 USER_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$"
 # Session, turn and other reference ids.
 REF_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN, max_length=MAX_ID_CHARS)]
+RefId = Annotated[str, StringConstraints(pattern=REF_ID_PATTERN, max_length=MAX_ID_CHARS)]
 
 #: A memory's content and tags as memory stores them: chat checks what clients send it to
 #: create one against the same bounds, before calling memory.

@@ -70,12 +70,6 @@ class SidecarSettings(BaseSettings):
     # commit (median of the last minute), or their lag keeps growing past it (sidecar.event_lag).
     event_lag_stall_seconds: float = Field(default=30.0, gt=0, le=3600)
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL)$")
-    # The largest request body the app's own routes take, in bytes: 413 above it, counted as
-    # the body arrives, so a missing or false Content-Length does not get past it (FastAPI's
-    # max_body_size). daprd's callbacks (pub/sub deliveries, actor calls) may always send up
-    # to DAPR_MAX_BODY_BYTES. The default is daprd's own limit: every memory route is reached
-    # through daprd; chat lowers it for its public API.
-    max_request_bytes: int = Field(default=DAPR_MAX_BODY_BYTES, ge=1024, le=DAPR_MAX_BODY_BYTES)
     # End-user authentication (sidecar.auth). "open": a request may act for any user id (local
     # runs, trusted networks). "jwt": a request carries `Authorization: Bearer <JWT>` whose
     # `sub` is the user id it acts for; the key is a shared secret (HS*) or the issuer's PEM

@@ -6,8 +6,8 @@ With a model on each side, chat once published what memory refused: a ``remember
 2,000-character cap on tool arguments, after the memory was stored. One model cannot disagree
 with itself, and :meth:`ConversationTurn.bounded` is where the producer fits free-form text
 (a model's reply, a tool's output) into the record's bounds: truncated, marked, never refused.
-Every bound is at least what chat's public API lets in (``user_text`` takes the most
-``MAX_MESSAGE_CHARS`` may be set to).
+Every bound is at least what chat's public API lets in (``user_text`` takes more than chat's
+``MAX_MESSAGE_CHARS``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from sidecar.contracts import REF_ID_PATTERN, USER_ID_PATTERN
+from sidecar.contracts import RefId, UserId
 
 __all__ = [
     "MAX_REPLY_CHARS",
@@ -48,9 +48,6 @@ MAX_TOOLS = 32
 #: Appended where :func:`truncate` cut a text.
 ELLIPSIS = "…"
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-
-RefId = Annotated[str, StringConstraints(pattern=REF_ID_PATTERN)]
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
 
 
 def truncate(text: str, limit: int) -> str:

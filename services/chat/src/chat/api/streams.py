@@ -158,7 +158,8 @@ async def chat_socket(
       each turn: a message after it expired closes the socket the same way.
     - 1003 (unsupported data): a binary frame.
     - 1007 (invalid payload): a text frame that is not JSON (strictly: ``sidecar.strict_json``).
-    - 1009 (message too big): a frame over MAX_REQUEST_BYTES, as an HTTP body would get 413.
+    - 1009 (message too big): a frame larger than a legal request body (the app's
+      ``max_request_bytes``: sidecar.body_limits), as an HTTP body would get 413.
 
     A JSON message of the wrong shape is answered with an ``error`` (``invalid_message``; a
     second message while a turn runs: ``turn_running``) and the socket stays open."""
@@ -227,7 +228,7 @@ async def chat_socket(
         notifier = asyncio.create_task(forward(notes))
         try:
             while True:
-                message = await receive_message(websocket, settings.max_request_bytes)
+                message = await receive_message(websocket, websocket.app.state.max_request_bytes)
                 kind = message.get("type") if isinstance(message, dict) else None
                 if kind == "cancel":
                     if turn is not None and not turn.done():

@@ -7,7 +7,7 @@ from typing import Literal, Self
 from limits import RateLimitItem, parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from sidecar.settings import DAPR_MAX_BODY_BYTES, SidecarSettings, refuse_placeholder
+from sidecar.settings import SidecarSettings, refuse_placeholder
 
 
 def parse_limits(text: str) -> tuple[RateLimitItem, ...]:
@@ -55,10 +55,6 @@ class ChatSettings(SidecarSettings):
     offline_token_delay_seconds: float = Field(default=0.0, ge=0, le=5)
     # Export of traces to outside services (the Agents SDK's tracing) is off unless asked for.
     tracing_export: bool = False
-    max_message_chars: int = Field(default=8000, ge=1, le=100_000)
-    # The public API's request bodies and WebSocket messages, in bytes (413 / close 1009 above
-    # it): a message of max_message_chars characters fits as UTF-8 with room to spare.
-    max_request_bytes: int = Field(default=64 * 1024, ge=1024, le=DAPR_MAX_BODY_BYTES)
     # Turns one user may start (POST /chat, /chat/stream, a WebSocket message), in the
     # `limits` notation: "60/minute", or several as "10/second;300/hour"; empty: no limit.
     # Counted once per user across replicas (the ChatRateLimit actor); past it, 429 with

@@ -7,7 +7,7 @@ DACA (seed 000): ``{user_id, text, tags?, metadata?}`` → ``{user_id, reply, me
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -16,8 +16,20 @@ from sidecar.contracts import REF_ID_PATTERN
 
 SESSION_ID_PATTERN = REF_ID_PATTERN
 MultitaskStrategy = Literal["enqueue", "reject", "interrupt"]
-SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN)]
-MAX_CHARS = 8000
+SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN, max_length=128)]
+#: The most characters a message may hold (Python's count: one per code point).
+MAX_MESSAGE_CHARS = 8000
+MAX_TAGS = 16
+MAX_TAG_CHARS = 64
+MAX_METADATA_ENTRIES = 32
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_TEXT_CHARS = 256
+#: What a message's ``metadata`` holds (the DACA form's ``{timestamp, session_id}``): flat,
+#: each value a string, a number, a boolean or null.
+MetadataValue = Annotated[str, StringConstraints(max_length=MAX_METADATA_TEXT_CHARS)] | (
+    int | float | bool | None
+)
+MetadataKey = Annotated[str, StringConstraints(max_length=MAX_METADATA_KEY_CHARS)]
 
 
 class ChatRequest(BaseModel):
@@ -25,12 +37,24 @@ class ChatRequest(BaseModel):
 
     user_id: UserId
     session_id: SessionId | None = None
-    message: str | None = Field(default=None, description="The user's text (Atomic Agents form).")
-    text: str | None = Field(default=None, description="The user's text (DACA form).")
-    tags: list[Annotated[str, StringConstraints(max_length=64)]] = Field(
-        default_factory=list, max_length=16
+    # The texts' bound is in the schema (the body limit is derived from it:
+    # sidecar.body_limits); ``_one_text`` enforces it with a message that says the limit.
+    message: str | None = Field(
+        default=None,
+        description="The user's text (Atomic Agents form).",
+        json_schema_extra={"maxLength": MAX_MESSAGE_CHARS},
     )
-    metadata: dict[str, Any] = Field(default_factory=dict, max_length=32)
+    text: str | None = Field(
+        default=None,
+        description="The user's text (DACA form).",
+        json_schema_extra={"maxLength": MAX_MESSAGE_CHARS},
+    )
+    tags: list[Annotated[str, StringConstraints(max_length=MAX_TAG_CHARS)]] = Field(
+        default_factory=list, max_length=MAX_TAGS
+    )
+    metadata: dict[MetadataKey, MetadataValue] = Field(
+        default_factory=dict, max_length=MAX_METADATA_ENTRIES
+    )
     multitask_strategy: MultitaskStrategy | None = Field(
         default=None,
         description=(
@@ -48,8 +72,10 @@ class ChatRequest(BaseModel):
         content = self.message if self.message is not None else self.text
         if content is None or not content.strip():
             raise ValueError("the message is empty: send some text in `message` (or `text`)")
-        if len(content) > MAX_CHARS:
-            raise ValueError(f"the message is {len(content)} characters; the limit is {MAX_CHARS}")
+        if len(content) > MAX_MESSAGE_CHARS:
+            raise ValueError(
+                f"the message is {len(content)} characters; the limit is {MAX_MESSAGE_CHARS}"
+            )
         self.message = content.strip()
         return self
 

@@ -7,9 +7,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from sidecar.contracts import MAX_MEMORY_CONTENT, MAX_MEMORY_TAG, MAX_MEMORY_TAGS, USER_ID_PATTERN
+from sidecar.contracts import MAX_MEMORY_CONTENT, MAX_MEMORY_TAG, MAX_MEMORY_TAGS, UserId
 
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
+__all__ = ["UserId"]  # re-exported: chat's models take it from here
 
 
 class MemoryView(BaseModel):

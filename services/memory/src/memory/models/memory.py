@@ -22,15 +22,13 @@ from sidecar.contracts import (
     MAX_MEMORY_CONTENT,
     MAX_MEMORY_TAG,
     MAX_MEMORY_TAGS,
-    REF_ID_PATTERN,
-    USER_ID_PATTERN,
+    RefId,
+    UserId,
 )
 
 MAX_CONTENT = MAX_MEMORY_CONTENT
 MAX_TAGS = MAX_MEMORY_TAGS
 
-UserId = Annotated[str, StringConstraints(pattern=USER_ID_PATTERN)]
-RefId = Annotated[str, StringConstraints(pattern=REF_ID_PATTERN)]
 Content = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_CONTENT)
 ]
