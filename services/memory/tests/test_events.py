@@ -7,7 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
+from memory.services.facts import Reading, canonical_fact
 from sidecar.testing import FakeDaprSidecar
 
 TurnEvent = Callable[..., dict[str, Any]]
@@ -39,10 +41,69 @@ async def test_a_turn_becomes_episodic_procedural_and_semantic_memories(
             "session_id": "session-1",
             "turn_id": "turn-1",
         }
-    assert len(by_kind["episodic"]) == 1
-    assert "What time is it?" in by_kind["episodic"][0]
+    # The episode keeps what the user said about themselves, not the greeting or the question.
+    assert by_kind["episodic"] == ['The user said: "My name is Alice and I live in Lisbon."']
     assert "procedural" not in by_kind  # get_current_time only reads
     assert sorted(by_kind["semantic"]) == ["The user lives in Lisbon.", "The user's name is Alice."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["What do you know about me?", "Hi!", "thanks, that helped", "Write me a haiku", "lol ok"],
+)
+async def test_a_turn_that_says_nothing_about_the_user_leaves_no_memory(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, text: str
+) -> None:
+    response = await deliver(client, make_turn_event(user_text=text))
+    assert response.json() == {"status": "SUCCESS"}
+    assert (await client.get("/memories/alice")).json()["total"] == 0
+
+
+@pytest.mark.parametrize("twice", [False, True])
+async def test_facts_without_an_episode_are_kept_once_even_when_redelivered(
+    client: httpx.AsyncClient,
+    app: FastAPI,
+    make_turn_event: TurnEvent,
+    fake_sidecar: FakeDaprSidecar,
+    twice: bool,
+) -> None:
+    """A model may find a fact in a message it keeps no episode of; no episode marks the turn
+    applied, the facts' own ids (or the memory they were counted in) do."""
+
+    class Extractor:
+        name = "scripted"
+
+        async def read(self, user_text: str) -> Reading:
+            return Reading((canonical_fact("The user lives in Oslo."),), None)
+
+    app.state.memory_runtime.extractor = Extractor()
+    if twice:  # the fact known already: the turn's fact is counted in it
+        await deliver(client, make_turn_event(turn_id="turn-0", user_text="I live in Oslo."))
+    event = make_turn_event(user_text="Oslo, what else is there to see?", tools_used=[])
+    await deliver(client, event)
+    state, events = dict(fake_sidecar.data[STORE]), list(fake_sidecar.published)
+    facts = (await client.get("/memories/alice", params={"kind": "semantic"})).json()["items"]
+    assert [(f["content"], f["mentions"]) for f in facts] == [
+        ("The user lives in Oslo.", 2 if twice else 1)
+    ]
+    assert (await deliver(client, event)).json() == {"status": "SUCCESS"}
+    assert fake_sidecar.data[STORE] == state
+    assert fake_sidecar.published == events
+
+
+async def test_a_command_that_changed_something_is_a_procedure_once_even_when_redelivered(
+    client: httpx.AsyncClient, make_turn_event: TurnEvent, fake_sidecar: FakeDaprSidecar
+) -> None:
+    """No episode marks the turn applied: its procedure's own id does."""
+    used = [{"name": "remember", "arguments": '{"content": "x"}'}]
+    event = make_turn_event(user_text="Write that down", tools_used=used)
+    await deliver(client, event)
+    state, events = dict(fake_sidecar.data[STORE]), list(fake_sidecar.published)
+    items = (await client.get("/memories/alice")).json()["items"]
+    assert [m["kind"] for m in items] == ["procedural"]
+    assert (await deliver(client, event)).json() == {"status": "SUCCESS"}
+    assert fake_sidecar.data[STORE] == state
+    assert fake_sidecar.published == events
 
 
 async def test_a_redelivered_turn_changes_nothing(

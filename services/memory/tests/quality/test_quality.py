@@ -192,9 +192,10 @@ async def run_suite(
 async def test_the_offline_path_meets_the_quality_targets(client: httpx.AsyncClient) -> None:
     assert len(CONVERSATIONS) >= 40
     metrics, total = await run_suite(client, CONVERSATIONS)
+    targets = TARGETS | EPISODE_TARGETS
     failed = {
-        m: round(v, 3) for m, v in metrics.items() if m in TARGETS
-        and (v > TARGETS[m] if m in ("duplicates", "stale") else v < TARGETS[m])
+        m: round(v, 3) for m, v in metrics.items()
+        if (v > targets[m] if m in ("duplicates", "stale") else v < targets[m])
     }  # fmt: skip
     assert not failed, (failed, total.misses)
 
@@ -204,9 +205,9 @@ async def test_the_offline_path_meets_the_quality_targets(client: httpx.AsyncCli
 #: they were not written for; these catch a regression, and what is stored is never
 #: duplicated.
 HELDOUT_FLOORS = {
-    "first": {"recall": 0.85, "precision": 0.85},
-    "second": {"recall": 0.55, "precision": 0.65},
-    "third": {"recall": 0.33, "precision": 0.55},
+    "first": {"recall": 0.85, "precision": 0.85, "share": 1.0, "kept": 0.95},
+    "second": {"recall": 0.55, "precision": 0.65, "share": 1.0, "kept": 0.95},
+    "third": {"recall": 0.33, "precision": 0.55, "share": 1.0, "kept": 0.9},
 }
 
 
@@ -228,4 +229,6 @@ async def test_the_held_out_conversations(
 async def test_questions_greetings_commands_and_small_talk(client: httpx.AsyncClient) -> None:
     """The episode set: chatter, and informative messages that look like it."""
     metrics, total = await run_suite(client, EPISODES, facts=False)
-    assert metrics["kept"] == EPISODE_TARGETS["kept"], total.misses
+    assert total.chatter >= 50
+    assert total.informative >= 25
+    assert {m: metrics[m] for m in EPISODE_TARGETS} == EPISODE_TARGETS, total.misses

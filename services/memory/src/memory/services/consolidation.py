@@ -610,15 +610,20 @@ class Consolidator:
             for t, after in working.items()
             if after is not docs[t][0]
         ]
-        added = await self._repository.apply(
-            user_id,
-            adds=list(adds.values()),
-            changes=changes,
-            expected_version=head.version,
-            not_after_forget_of=request.not_after_forget_of,
-            next_expiry=next_expiry,
-            swept=due,
-        )
+        if not adds and not changes and not due:
+            # Nothing to write (a replay, a retraction of what is not there): no transaction,
+            # so the head and the caches built on it stay as they are.
+            added: list[StoredMemory] | None = []
+        else:
+            added = await self._repository.apply(
+                user_id,
+                adds=list(adds.values()),
+                changes=changes,
+                expected_version=head.version,
+                not_after_forget_of=request.not_after_forget_of,
+                next_expiry=next_expiry,
+                swept=due,
+            )
         if expired:
             logger.info("swept %d expired memories of %s", len(expired), user_id)
         if added is None:

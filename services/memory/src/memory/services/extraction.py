@@ -1,11 +1,13 @@
 """Deriving memories from a finished conversation turn.
 
-Each turn yields an episodic memory of what the user said (not the assistant's reply, whose
-boilerplate would repeat word for word across episodes), a procedural memory per tool the agent
-used that changed something (not the read-only ones, ``READ_ONLY_TOOLS``), and the
-semantic facts the user stated about themselves: by rules when the offline model is configured,
-by an LLM when a real model is. Ids are derived from the turn id and the memory's slot, so a
-redelivered turn derives the same ids and changes nothing.
+A turn yields an episodic memory of what the user said about themselves or their world (not
+the assistant's reply, whose boilerplate would repeat word for word across episodes; and none
+for a message that says nothing about the user: a question to the assistant, a greeting,
+thanks, small talk or a command to the assistant, memory.services.episodes), a procedural
+memory per tool the agent used that changed something (not the read-only ones,
+``READ_ONLY_TOOLS``), and the semantic facts the user stated about themselves: by rules when
+the offline model is configured, by an LLM when a real model is. Ids are derived from the turn
+id and the memory's slot, so a redelivered turn derives the same ids and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import httpx
 
 from memory.models.events import ConversationTurn
 from memory.models.memory import MAX_CONTENT, MemoryKind
-from memory.services.facts import Fact, RuleFactExtractor, canonical_fact
+from memory.services.episodes import informative_text
+from memory.services.facts import Reading, RuleFactExtractor, canonical_fact, normalise
 
 __all__ = [
+    "EXTRACTION_INSTRUCTIONS",
     "Derived",
     "FactExtractor",
     "LLMFactExtractor",
     "MalformedAnswer",
+    "Reading",
     "RuleFactExtractor",
     "derive",
 ]
@@ -65,7 +70,30 @@ class Derived:
 class FactExtractor(Protocol):
     name: str
 
-    async def facts(self, user_text: str) -> list[Fact]: ...
+    async def read(self, user_text: str) -> Reading: ...
+
+
+#: What the configured model is told for each message (the system message): the same rule
+#: for episodes as the offline path's (memory.services.episodes).
+EXTRACTION_INSTRUCTIONS = (
+    "You read one message a user sent to an assistant and keep what it says about the user. "
+    'Answer with JSON {"facts": [...], "retractions": [...], "episode": <string or null>}. '
+    '"facts": the facts the user states about themselves (name, preferences, circumstances), '
+    'each as one short sentence in the third person ("The user lives in Porto."). '
+    '"retractions": the facts the user takes back ("forget that I like tea", "I don\'t live in '
+    'Lisbon any more"), as the sentence to delete ("The user likes tea."). '
+    '"episode": the clauses of the message that say something about the user or their world '
+    "(a statement about themselves, an event, a plan, a preference, a fact about their family, "
+    "pets, job or places), copied word for word. A question to the assistant, a greeting, "
+    "thanks, an acknowledgement, small talk and a command to the assistant (with any text it "
+    "gives to work on) say nothing about the user and are not memories: leave them out of the "
+    "episode unless another clause of the message says something about the user, and answer "
+    '"episode": null when no clause does ("What do you know about me?", "Hi!", "thanks, that '
+    'helped", "Write me a haiku about autumn", "lol ok"). A standing instruction on how to '
+    'treat the user ("Please always answer in Norwegian") and a request to forget something '
+    "about them do say something about the user. "
+    "Empty lists when there are none. Never invent facts."
+)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -82,9 +110,10 @@ class LLMFactExtractor:
         self._http = http
         self._model = model
 
-    async def facts(self, user_text: str) -> list[Fact]:
-        """The facts the model finds, and those it says the user took back (``retractions``,
-        optional). Raises httpx.HTTPError, MalformedAnswer."""
+    async def read(self, user_text: str) -> Reading:
+        """The facts the model finds, those it says the user took back (``retractions``,
+        optional), and the episode: the model's, when it is the user's own words, else the
+        offline rules' (``informative_text``). Raises httpx.HTTPError, MalformedAnswer."""
         response = await self._http.post(
             "/chat/completions",
             json={
@@ -92,18 +121,7 @@ class LLMFactExtractor:
                 "temperature": 0,
                 "response_format": {"type": "json_object"},
                 "messages": [
-                    {
-                        "role": "system",
-                        "content": (
-                            "Extract facts the user states about themselves (name, preferences, "
-                            "circumstances), each as one short sentence in the third person "
-                            '("The user lives in Porto."), and the facts the user takes back '
-                            '("forget that I like tea", "I don\'t live in Lisbon any more"), '
-                            'as the sentence to delete ("The user likes tea."). Answer with '
-                            'JSON {"facts": ["The user ...", ...], "retractions": [...]}; '
-                            "empty lists when there are none. Never invent facts."
-                        ),
-                    },
+                    {"role": "system", "content": EXTRACTION_INSTRUCTIONS},
                     {"role": "user", "content": user_text},
                 ],
             },
@@ -120,9 +138,27 @@ class LLMFactExtractor:
             raise MalformedAnswer(f'expected {{"facts": [...]}}, got {str(content)[:200]!r}')
         stated = [_clip(f, 500) for f in facts if isinstance(f, str) and f.strip()][:10]
         taken_back = [_clip(f, 500) for f in retractions if isinstance(f, str) and f.strip()][:10]
-        return [canonical_fact(f) for f in stated] + [
+        found = [canonical_fact(f) for f in stated] + [
             replace(canonical_fact(f), retract=True) for f in taken_back
         ]
+        assert isinstance(answer, dict)
+        return Reading(tuple(found), _episode(answer, user_text))
+
+
+def _episode(answer: dict[str, object], user_text: str) -> str | None:
+    """The model's episode when it answered one made of the message's words (or null: the
+    message says nothing about the user); else, the key missing or the words its own, the
+    offline rules decide."""
+    if "episode" in answer:
+        episode = answer["episode"]
+        if episode is None or (isinstance(episode, str) and not episode.strip()):
+            return None
+        if isinstance(episode, str) and set(normalise(episode).split()) <= set(
+            normalise(user_text).split()
+        ):
+            return episode.strip()
+        logger.warning("the extraction model's episode is not the user's words: %.200r", episode)
+    return informative_text(user_text)
 
 
 class MalformedAnswer(ValueError):
@@ -130,20 +166,37 @@ class MalformedAnswer(ValueError):
 
 
 async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Derived]:
-    """What a turn teaches: an episode, the tools used that changed something, and the
-    user's stated facts."""
-    derived = [
-        Derived(
-            slot="episode",
-            kind=MemoryKind.episodic,
-            content=_clip(
-                f'The user said: "{_clip(turn.user_text, 600)}"'
-                + (" (the reply was interrupted)" if turn.interrupted else ""),
-                MAX_CONTENT,
-            ),
-            tags=("conversation",),
+    """What a turn teaches: an episode (when the message says something about the user), the
+    tools used that changed something, and the user's stated facts."""
+    tags: tuple[str, ...] = ("fact",)
+    try:
+        reading = await extractor.read(turn.user_text)
+    except (httpx.HTTPError, ValueError) as exc:
+        # An extractor that fails (unreachable, an error, an answer of the wrong shape) does
+        # not cost the turn its facts: the rules take over, and the facts say so in a tag.
+        logger.warning(
+            "fact extraction (%s) failed for turn %s, falling back to the rules: %s",
+            extractor.name,
+            turn.turn_id,
+            exc,
         )
-    ]
+        reading = await RuleFactExtractor().read(turn.user_text)
+        tags = ("fact", FALLBACK_TAG)
+    episode = reading.episode
+    derived: list[Derived] = []
+    if episode is not None and episode.strip():
+        derived.append(
+            Derived(
+                slot="episode",
+                kind=MemoryKind.episodic,
+                content=_clip(
+                    f'The user said: "{_clip(episode, 600)}"'
+                    + (" (the reply was interrupted)" if turn.interrupted else ""),
+                    MAX_CONTENT,
+                ),
+                tags=("conversation",),
+            )
+        )
     for position, tool in enumerate(turn.tools_used):  # the slot keeps the tool's position
         if tool.name in READ_ONLY_TOOLS:
             continue
@@ -156,20 +209,6 @@ async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Deriv
                 tags=("tool", tool.name),
             )
         )
-    tags: tuple[str, ...] = ("fact",)
-    try:
-        facts: list[Fact] = await extractor.facts(turn.user_text)
-    except (httpx.HTTPError, ValueError) as exc:
-        # An extractor that fails (unreachable, an error, an answer of the wrong shape) does
-        # not cost the turn its facts: the rules take over, and the facts say so in a tag.
-        logger.warning(
-            "fact extraction (%s) failed for turn %s, falling back to the rules: %s",
-            extractor.name,
-            turn.turn_id,
-            exc,
-        )
-        facts = await RuleFactExtractor().facts(turn.user_text)
-        tags = ("fact", FALLBACK_TAG)
     derived += [
         Derived(
             slot=f"fact/{i}" if not fact.retract else f"retraction/{i}",
@@ -181,6 +220,6 @@ async def derive(turn: ConversationTurn, extractor: FactExtractor) -> list[Deriv
             retract=fact.retract,
             forget=fact.forget,
         )
-        for i, fact in enumerate(facts)
+        for i, fact in enumerate(reading.facts)
     ]
     return derived

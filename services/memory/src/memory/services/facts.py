@@ -23,6 +23,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from memory.services.episodes import informative_text, without_requests
+
 #: A clause ends at a sentence mark, at ", and" / ", but", at "and I" / "but ...", or before
 #: a trailing circumstance ("with my wife", "since 2019", "for the NHS", "as an engineer").
 _END = (
@@ -56,6 +58,16 @@ class Fact:
     value: str | None = None
     retract: bool = False
     forget: bool = False
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one message says about the user: the facts it states (and takes back), and its
+    words to keep as an episode, None when it says nothing about the user
+    (memory.services.episodes)."""
+
+    facts: tuple[Fact, ...]
+    episode: str | None
 
 
 def normalise(text: str) -> str:
@@ -395,6 +407,13 @@ class RuleFactExtractor:
     canonical sentences (see the module's docstring), and what they take back."""
 
     name = "rules"
+
+    async def read(self, user_text: str) -> Reading:
+        """What ``user_text`` says about the user: the facts of what it states (not of its
+        questions and requests to the assistant, ``without_requests``) and the clauses of it
+        that say something about the user (``informative_text``)."""
+        facts = await self.facts(without_requests(user_text))
+        return Reading(tuple(facts), informative_text(user_text))
 
     async def facts(self, user_text: str) -> list[Fact]:
         """The facts of ``user_text``: retractions first, then the facts stated (a clause

@@ -481,8 +481,12 @@ class MemoryService:
     async def remember_turn(self, turn: ConversationTurn) -> list[Memory]:
         """Consolidate what a finished turn teaches into the user's memories (in the user's
         actor, one transaction); return the memories added or changed. A redelivered turn
-        changes nothing: its episode's id marks it applied."""
+        changes nothing: its episode's id marks it applied. A turn without an episode (its
+        message said nothing about the user) has no such mark: each memory it derives is kept
+        once by its id, or counted once in the memory it merged with (``absorbed``)."""
         derived = await derive(turn, self._runtime.extractor)
+        if not derived:
+            return []  # nothing about the user, no tool that changed anything
         source = MemorySource(
             type=SourceType.conversation, session_id=turn.session_id, turn_id=turn.turn_id
         )
@@ -503,7 +507,9 @@ class MemoryService:
         ]  # fmt: skip
         request = ConsolidationRequest(
             candidates=candidates,
-            marker=str(derived[0].memory_id(turn.turn_id)),  # the episode: every turn has one
+            marker=next(
+                (str(d.memory_id(turn.turn_id)) for d in derived if d.slot == "episode"), None
+            ),
             not_after_forget_of=turn.completed_at,
         )
         if self._runtime.planner is not None:
