@@ -18,19 +18,20 @@ import tempfile
 import time
 from pathlib import Path
 
-from scripts.stack import ManagedProcess, http_ok, port_open, start_process, valkey_bin, wait_until
+from scripts.stack import (
+    ManagedProcess,
+    http_ok,
+    redis_ready,
+    start_process,
+    valkey_bin,
+    wait_until,
+)
 
 VALKEY_PORT, NATS_PORT, NATS_MONITOR_PORT = 6395, 4295, 8295
 
 
 def valkey_ready() -> bool:
-    import socket
-
-    if not port_open(VALKEY_PORT):
-        return False
-    with socket.create_connection(("127.0.0.1", VALKEY_PORT), timeout=1) as sock:
-        sock.sendall(b"PING\r\n")
-        return sock.recv(16).startswith(b"+PONG")
+    return redis_ready(VALKEY_PORT)
 
 
 def start_valkey(workdir: Path) -> ManagedProcess:

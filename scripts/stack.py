@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -184,28 +185,113 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
+class StartupFailed(RuntimeError):
+    """A part of the stack failed to start: ``part`` names it, ``reason`` is the line that says
+    why (daprd's fatal line, the app's exception, a process's exit code), ``log`` where to read
+    more."""
+
+    def __init__(self, part: str, reason: str, log: Path | None = None) -> None:
+        self.part, self.reason, self.log = part, reason, log
+        where = f" (log: {log})" if log is not None else ""
+        super().__init__(f"{part} failed: {reason}{where}")
+
+
+class Progress:
+    """What ``wait_until`` shows while it waits: nothing (tests), or a line per part on a
+    stream (``make run``): rewritten in place on a terminal, a line every 10 s otherwise."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream
+        self.tty = bool(stream is not None and stream.isatty())
+
+    def began(self, what: str) -> None:
+        self._write(f"  waiting for {what} …", end="" if self.tty else "\n")
+        self._last = 0
+
+    def waiting(self, what: str, elapsed: float, detail: str = "") -> None:
+        whole = int(elapsed)
+        if self.stream is None or whole == self._last or (not self.tty and whole % 10):
+            return
+        self._last = whole
+        note = f" ({detail})" if detail else ""
+        if self.tty:
+            self._write(f"\r\033[K  waiting for {what} … {whole}s{note}", end="")
+        else:
+            self._write(f"  still waiting for {what}: {whole}s{note}")
+
+    def ended(self, what: str, elapsed: float, ok: bool) -> None:
+        verdict = f"ready in {elapsed:.1f}s" if ok else f"failed after {elapsed:.1f}s"
+        if self.tty:
+            self._write(f"\r\033[K  {what}: {verdict}")
+        else:
+            self._write(f"  {what}: {verdict}")
+
+    def _write(self, text: str, end: str = "\n") -> None:
+        if self.stream is not None:
+            print(text, end=end, file=self.stream, flush=True)
+
+
+QUIET = Progress()
+
+
 def wait_until(
     condition: Callable[[], bool],
     *,
     what: str,
     timeout: float = 60.0,
     watch: Sequence[ManagedProcess] = (),
+    failed: Callable[[], StartupFailed | None] | None = None,
+    detail: Callable[[], str] | None = None,
+    progress: Progress = QUIET,
     interval: float = 0.2,
 ) -> None:
-    """Poll ``condition``; fail early if a watched process dies, with the tail of its log."""
-    deadline = time.monotonic() + timeout
+    """Poll ``condition`` until it holds. Fails at once (StartupFailed) when a watched process
+    exits, with the tail of its log, or when ``failed`` reports a failure (a part started by
+    another process: its log says so); TimeoutError after ``timeout`` seconds. ``progress``
+    shows the wait while it lasts, with ``detail()`` (e.g. what the part is doing)."""
+    began = time.monotonic()
+    deadline = began + timeout
+    progress.began(what)
     while time.monotonic() < deadline:
         if condition():
+            progress.ended(what, time.monotonic() - began, ok=True)
             return
+        failure = failed() if failed is not None else None
         for process in watch:
-            if not process.alive():
-                raise RuntimeError(
-                    f"{process.name} exited (code {process.popen.returncode}) while waiting for "
-                    f"{what}; log {process.log_path}:\n{process.log_tail()}"
+            if failure is None and not process.alive():
+                failure = StartupFailed(
+                    process.name,
+                    f"exited (code {process.popen.returncode}) while waiting for {what}:\n"
+                    + process.log_tail(),
+                    process.log_path,
                 )
+        if failure is not None:
+            progress.ended(what, time.monotonic() - began, ok=False)
+            raise failure
+        progress.waiting(what, time.monotonic() - began, detail() if detail else "")
         time.sleep(interval)
+    progress.ended(what, time.monotonic() - began, ok=False)
     tails = "\n".join(f"--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in watch)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}\n{tails}")
+
+
+def redis_answer(port: int, host: str = "127.0.0.1") -> str | None:
+    """What a Redis-protocol server on ``port`` answers to PING (``+PONG``, or an error such as
+    ``-LOADING Valkey is loading the dataset in memory``), or None when nothing answers.
+    Without a password; a server that wants one answers ``-NOAUTH``, which says it is up."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(256).decode(errors="replace").strip() or None
+    except OSError:
+        return None
+
+
+def redis_ready(port: int) -> bool:
+    """The server answers commands: PONG (or NOAUTH: up, and wanting a password), not
+    ``-LOADING`` (daprd gives up on a broker that answers that: docs/dapr-runtime.md)."""
+    answer = redis_answer(port) or ""
+    return answer.startswith("+PONG") or answer.startswith("-NOAUTH")
 
 
 def http_ok(url: str, headers: dict[str, str] | None = None) -> bool:
@@ -228,8 +314,24 @@ def ensure_ports_free(ports: dict[str, int]) -> None:
 # The pieces of the stack
 
 
-def start_valkey(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess:
+#: The embedded broker's append-only file is rewritten (compacted to the retained streams) once
+#: it has grown by this much over its last rewrite, so it stays under about twice the retained
+#: data: the bounds and the restart time they give are in docs/brokers.md.
+AOF_REWRITE = ("--auto-aof-rewrite-percentage", "100", "--auto-aof-rewrite-min-size", "64mb")
+
+
+def journal_bytes(data_dir: Path) -> int:
+    """The size of a broker's append-only files under ``data_dir`` (0 when there are none)."""
+    return sum(p.stat().st_size for p in data_dir.rglob("appendonly*") if p.is_file())
+
+
+def start_valkey(
+    port: int, *, data_dir: Path, log_dir: Path, progress: Progress = QUIET
+) -> ManagedProcess:
+    """The embedded broker, waited for until it answers PING with PONG: a server loading a
+    large journal accepts connections and answers ``-LOADING`` meanwhile."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    journal = journal_bytes(data_dir)
     process = start_process(
         "valkey",
         [
@@ -238,12 +340,23 @@ def start_valkey(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess:
             "--port", str(port),
             "--dir", data_dir,
             "--appendonly", "yes",
+            *AOF_REWRITE,
             "--save", "",
             "--protected-mode", "yes",
         ],
         log_dir=log_dir,
     )  # fmt: skip
-    wait_until(lambda: port_open(port), what=f"valkey on 127.0.0.1:{port}", watch=[process])
+    wait_until(
+        lambda: redis_ready(port),
+        what=f"valkey on 127.0.0.1:{port}",
+        watch=[process],
+        detail=lambda: (
+            f"loading its journal, {journal / 1e6:.0f} MB"
+            if (redis_answer(port) or "").startswith("-LOADING")
+            else ""
+        ),
+        progress=progress,
+    )
     return process
 
 
@@ -259,7 +372,9 @@ def control_plane_ports(port: int, healthz_port: int, metrics_port: int) -> list
     ]  # fmt: skip
 
 
-def start_placement(port: int, *, sentry: Sentry | None, log_dir: Path) -> ManagedProcess:
+def start_placement(
+    port: int, *, sentry: Sentry | None, log_dir: Path, progress: Progress = QUIET
+) -> ManagedProcess:
     """Placement; with ``sentry``, serving the sidecars over mTLS with a certificate from it
     (daprd with mTLS on speaks TLS to it)."""
     # Placement also listens for its raft peers (127.0.0.1:8201 by default): pin that too.
@@ -283,6 +398,7 @@ def start_placement(port: int, *, sentry: Sentry | None, log_dir: Path) -> Manag
         lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz"),
         what=f"placement on 127.0.0.1:{port}",
         watch=[process],
+        progress=progress,
     )
     return process
 
@@ -333,7 +449,13 @@ class Sentry:
 
 
 def start_sentry(
-    port: int, *, healthz_port: int, metrics_port: int, creds_dir: Path, log_dir: Path
+    port: int,
+    *,
+    healthz_port: int,
+    metrics_port: int,
+    creds_dir: Path,
+    log_dir: Path,
+    progress: Progress = QUIET,
 ) -> Sentry:
     """Dapr's certificate authority, with a fresh self-signed root in ``creds_dir``."""
     shutil.rmtree(creds_dir, ignore_errors=True)
@@ -353,6 +475,7 @@ def start_sentry(
         lambda: http_ok(f"http://127.0.0.1:{healthz_port}/healthz") and port_open(port),
         what=f"sentry on 127.0.0.1:{port}",
         watch=[process],
+        progress=progress,
     )
     return Sentry(
         process=process, address=f"127.0.0.1:{port}", trust_anchors_file=creds_dir / "ca.crt"
@@ -595,6 +718,85 @@ def app_healthy_through_sidecar(app: AppSpec, tokens: Tokens) -> bool:
     )
 
 
+CLI_PREFIX = re.compile(r"^== APP - [^=]*== ")
+
+
+@dataclass(frozen=True)
+class CliLog:
+    """The log file `dapr run -f` writes for one daprd or one app of a run
+    (``<appDirPath>/.dapr/logs/<app id>_<daprd|app>_<time>.log``, dapr/cli
+    ``pkg/runfileconfig``), read to tell why that part failed."""
+
+    part: str
+    directory: Path
+    pattern: str
+    since: float
+
+    def path(self) -> Path | None:
+        found = [
+            p for p in self.directory.glob(self.pattern) if p.stat().st_mtime >= self.since - 1
+        ]
+        return max(found, key=lambda p: p.stat().st_mtime) if found else None
+
+    def failure(self) -> StartupFailed | None:
+        """A StartupFailed with the line that says why, once the log says the part failed:
+        daprd's ``level=fatal`` line, or the CLI's "process exited" with the app's exception."""
+        path = self.path()
+        if path is None:
+            return None
+        # The CLI writes an app's output with a prefix of its own: ``== APP - chat == ``.
+        lines = [
+            CLI_PREFIX.sub("", line) for line in path.read_text(errors="replace").splitlines()
+        ]
+        fatal = next((line for line in lines if "level=fatal" in line), None)
+        exited = next((line for line in lines if "process exited with error" in line), None)
+        if fatal is not None:
+            return StartupFailed(self.part, _fatal_message(fatal), path)
+        if exited is None:
+            return None
+        return StartupFailed(self.part, _last_exception(lines) or exited.strip(), path)
+
+
+def _fatal_message(line: str) -> str:
+    """daprd's fatal line as it says it: its ``msg="..."``, or the whole line."""
+    match = re.search(r'msg="((?:[^"\\]|\\.)*)"', line)
+    return match.group(1).replace('\\"', '"') if match else line.strip()
+
+
+def _last_exception(lines: Sequence[str]) -> str | None:
+    """The last exception of a Python traceback in ``lines``: its ``SomeError: what happened``
+    line and the lines of its message after it (a pydantic error names the field there), up
+    to 4 lines and up to the CLI's "process exited" line."""
+    pattern = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*")
+    starts = [i for i, line in enumerate(lines) if pattern.match(line.strip())]
+    if not starts:
+        return None
+    message = []
+    for line in lines[starts[-1] : starts[-1] + 4]:
+        if not line.strip() or "process exited" in line:
+            break
+        message.append(line.rstrip())
+    return "\n".join(message)
+
+
+def cli_logs(run_file: RunFile, app: AppSpec, *, since: float) -> tuple[CliLog, CliLog]:
+    """The daprd log and the app log `dapr run -f` writes for ``app`` from ``since`` on."""
+    entry = next(
+        entry for spec, entry in zip(run_file.apps, run_file.data["apps"], strict=True)
+        if spec == app
+    )  # fmt: skip
+    logs = (run_file.path.parent / entry["appDirPath"] / ".dapr" / "logs").resolve()
+    return (
+        CliLog(f"{app.pod_name}'s sidecar (daprd)", logs, f"{app.app_id}_daprd_*.log", since),
+        CliLog(f"{app.pod_name} (the app)", logs, f"{app.app_id}_app_*.log", since),
+    )
+
+
+def sidecar_answers(app: AppSpec) -> bool:
+    """daprd's own health endpoint answers 2xx: its components loaded, its API serving."""
+    return http_ok(f"http://127.0.0.1:{app.dapr_http_port}/v1.0/healthz/outbound")
+
+
 def start_dapr_run(run_file: RunFile, *, log_dir: Path, env: dict[str, str]) -> ManagedProcess:
     return start_process(
         "dapr-run", [runtime_bin("dapr"), "run", "-f", run_file.path], log_dir=log_dir, env=env
@@ -628,6 +830,7 @@ def run(resource_set: str, replicas: int = 1) -> int:
             f"the {resource_set} resource set needs Redis on localhost:{broker_port} "
             "(e.g. `dapr init`, or `redis-server --port 6379`)"
         )
+    progress = Progress(sys.stdout)
     DATA_DIR.mkdir(exist_ok=True)
     STATE_DIR.mkdir(exist_ok=True)
     resource_dirs = [COMPONENTS / "common", COMPONENTS / resource_set]
@@ -645,53 +848,103 @@ def run(resource_set: str, replicas: int = 1) -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
 
-    with process_set() as started:
-        if resource_set == "embedded":
-            started.add(start_valkey(broker_port, data_dir=DATA_DIR / "valkey", log_dir=log_dir))
-        sentry = start_sentry(
-            CLI_SENTRY_PORT,
-            healthz_port=run_file.placement_port + 2,
-            metrics_port=run_file.placement_port + 3,
-            creds_dir=SENTRY_DIR,
-            log_dir=log_dir,
-        )
-        started.add(sentry.process)
-        started.add(start_placement(run_file.placement_port, sentry=sentry, log_dir=log_dir))
-        tokens = Tokens.generate()
-        tokens.write(TOKENS_FILE)
-        # The CLI passes its environment on to every daprd and every app: both get the tokens,
-        # the sidecars the trust anchors.
-        env = {**tokens.env(), "DAPR_TRUST_ANCHORS": sentry.trust_anchors}
-        cli = started.add(start_dapr_run(run_file, log_dir=log_dir, env=env))
-        # Group leaders first, this runner last: `stack.py stop` signals the runner, then
-        # kills any group that is left.
-        pids = [p.pid for p in started.processes] + [os.getpid()]
-        PID_FILE.write_text("\n".join(map(str, pids)) + "\n")
-        replica_logs = ", .run/*-*/.dapr/logs" if replicas > 1 else ""
-        print(f"starting {', '.join(a.pod_name for a in run_file.apps)} with `dapr run -f` "
-              f"(logs: {log_dir}, services/*/.dapr/logs{replica_logs})", flush=True)  # fmt: skip
-        try:
-            for app in run_file.apps:
-                wait_until(
-                    lambda app=app: stopping or app_healthy_through_sidecar(app, tokens),  # type: ignore[misc]
-                    what=f"{app.pod_name} through its sidecar",
-                    timeout=180,
-                    watch=[cli],
-                )
-        except (RuntimeError, TimeoutError) as exc:
-            print(f"start-up failed: {exc}", file=sys.stderr)
-            return 1
-        if not stopping:
-            _print_endpoints(run_file, resource_set)
-        while not stopping and cli.alive():
-            time.sleep(0.2)
-        print("stopping…", flush=True)
-        # The CLI stops its daprds and apps on SIGINT; ProcessSet then makes sure of it.
-        cli.stop(grace_seconds=15, sig=signal.SIGINT)
+    code = 1
+    try:
+        with process_set() as started:
+            code = _start_and_serve(
+                started, run_file, resource_set, broker_port, log_dir, progress, lambda: stopping
+            )
+    except (StartupFailed, TimeoutError) as exc:
+        print(f"\nstart-up failed: {exc}", file=sys.stderr, flush=True)
     PID_FILE.unlink(missing_ok=True)
     forget_run_secrets()
     print("stopped", flush=True)
-    return 0 if stopping else (cli.popen.returncode or 1)
+    return code
+
+
+def _start_and_serve(
+    started: ProcessSet,
+    run_file: RunFile,
+    resource_set: str,
+    broker_port: int,
+    log_dir: Path,
+    progress: Progress,
+    stopping: Callable[[], bool],
+) -> int:
+    """Start every part in order, each waited for until it answers; then serve until asked to
+    stop or the CLI exits. Raises StartupFailed (which part, and the line that says why) or
+    TimeoutError."""
+    if resource_set == "embedded":
+        started.add(
+            start_valkey(
+                broker_port, data_dir=DATA_DIR / "valkey", log_dir=log_dir, progress=progress
+            )
+        )
+    else:
+        wait_until(
+            lambda: redis_ready(broker_port),
+            what=f"redis on localhost:{broker_port}",
+            timeout=120,
+            progress=progress,
+        )
+    sentry = start_sentry(
+        CLI_SENTRY_PORT,
+        healthz_port=run_file.placement_port + 2,
+        metrics_port=run_file.placement_port + 3,
+        creds_dir=SENTRY_DIR,
+        log_dir=log_dir,
+        progress=progress,
+    )
+    started.add(sentry.process)
+    started.add(
+        start_placement(run_file.placement_port, sentry=sentry, log_dir=log_dir, progress=progress)
+    )
+    tokens = Tokens.generate()
+    tokens.write(TOKENS_FILE)
+    # The CLI passes its environment on to every daprd and every app: both get the tokens,
+    # the sidecars the trust anchors.
+    env = {**tokens.env(), "DAPR_TRUST_ANCHORS": sentry.trust_anchors}
+    cli = started.add(start_dapr_run(run_file, log_dir=log_dir, env=env))
+    # Group leaders first, this runner last: `stack.py stop` signals the runner, then
+    # kills any group that is left.
+    pids = [p.pid for p in started.processes] + [os.getpid()]
+    PID_FILE.write_text("\n".join(map(str, pids)) + "\n")
+    replicas = max(a.replica for a in run_file.apps) + 1
+    replica_logs = ", .run/*-*/.dapr/logs" if replicas > 1 else ""
+    print(f"starting {', '.join(a.pod_name for a in run_file.apps)} with `dapr run -f` "
+          f"(logs: {log_dir}, services/*/.dapr/logs{replica_logs})", flush=True)  # fmt: skip
+    since = time.time()
+    # Every part's log is read during every wait: whichever daprd or app fails, it is told at
+    # once, not when its turn to be waited for comes.
+    logs = [log for app in run_file.apps for log in cli_logs(run_file, app, since=since)]
+
+    def failure() -> StartupFailed | None:
+        return next((f for f in (log.failure() for log in logs) if f is not None), None)
+
+    for app in run_file.apps:
+        for what, condition in (
+            (f"{app.pod_name}'s sidecar", lambda app=app: sidecar_answers(app)),
+            (
+                f"{app.pod_name} through its sidecar",
+                lambda app=app: app_healthy_through_sidecar(app, tokens),
+            ),
+        ):
+            wait_until(
+                lambda condition=condition: stopping() or condition(),  # type: ignore[misc]
+                what=what,
+                timeout=180,
+                watch=[cli],
+                failed=failure,
+                progress=progress,
+            )
+    if not stopping():
+        _print_endpoints(run_file, resource_set)
+    while not stopping() and cli.alive():
+        time.sleep(0.2)
+    print("stopping…", flush=True)
+    # The CLI stops its daprds and apps on SIGINT; ProcessSet then makes sure of it.
+    cli.stop(grace_seconds=15, sig=signal.SIGINT)
+    return 0 if stopping() else (cli.popen.returncode or 1)
 
 
 def _print_endpoints(run_file: RunFile, resource_set: str) -> None:

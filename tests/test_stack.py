@@ -1,13 +1,19 @@
 """The local runner's pieces that need no processes: the run's tokens, the traced config, the
-staged run file (replicas, daprd wrappers) and the test stacks' port blocks."""
+staged run file (replicas, daprd wrappers), the test stacks' port blocks, and how start-up
+waits for each part and tells why one failed."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
+import socket
 import sqlite3
 import stat
 import subprocess
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,13 +23,19 @@ from scripts.stack import (
     COMPONENTS,
     MAX_REPLICAS,
     STATE_DIR,
+    CliLog,
+    Progress,
     RunFile,
+    StartupFailed,
     Tokens,
     create_sqlite_files,
     daprd_wrapper,
+    redis_answer,
+    redis_ready,
     runtime_bin,
     sqlite_files,
     staged_config,
+    wait_until,
 )
 from sidecar.settings import SidecarSettings
 from tests.deploy.test_dapr_schemas import errors
@@ -187,3 +199,113 @@ def test_a_sqlite_file_created_first_takes_no_lock_when_a_sidecar_asks_for_wal(
     create_sqlite_files([prepared])
     assert wal_while_another_writes(prepared) == "wal"
     create_sqlite_files([prepared])  # again, on a file in use: nothing to change
+
+
+# -- start-up: every part waited for until it answers, a failure told at once ----------------
+DAPRD_FATAL = (
+    'time="2026-12-07T20:01:02.3Z" level=fatal msg="Fatal error from runtime: process component '
+    "pubsub error: [INIT_COMPONENT_FAILURE]: initialization error occurred for pubsub "
+    "(pubsub.redis/v1): redis streams: error connecting to redis at 127.0.0.1:6380: LOADING "
+    'Valkey is loading the dataset in memory" app_id=chat instance=vm scope=dapr.runtime '
+    "type=log ver=1.18.2"
+)
+APP_TRACEBACK = [  # as the CLI writes it: the app's lines behind a prefix
+    "== APP - chat == Traceback (most recent call last):",
+    '== APP - chat ==   File "/x/chat/main.py", line 40, in create_app',
+    "== APP - chat == pydantic_core._pydantic_core.ValidationError: 1 validation error for "
+    "ChatSettings",
+    "== APP - chat == turn_rate_limit",
+    "== APP - chat ==   Value error, not a rate limit: 'bogus'",
+    "The App process exited with error code: exit status 1",
+]
+
+
+def cli_log(tmp_path: Path, pattern: str, lines: list[str]) -> CliLog:
+    (tmp_path / pattern.replace("*", "20261207200102")).write_text("\n".join(lines) + "\n")
+    return CliLog("part", tmp_path, pattern, since=0)
+
+
+def test_a_daprd_log_tells_its_fatal_line(tmp_path: Path) -> None:
+    log = cli_log(tmp_path, "chat_daprd_*.log", ["level=info msg=starting", DAPRD_FATAL])
+    failure = log.failure()
+    assert failure is not None
+    assert failure.reason.startswith("Fatal error from runtime: process component pubsub")
+    assert failure.reason.endswith("LOADING Valkey is loading the dataset in memory")
+    assert failure.log == tmp_path / "chat_daprd_20261207200102.log"
+
+
+def test_an_app_log_tells_its_exception_once_it_exited(tmp_path: Path) -> None:
+    running = cli_log(tmp_path, "chat_app_*.log", APP_TRACEBACK[:-1])
+    assert running.failure() is None  # a traceback logged by a running app is not a failure
+    exited = cli_log(tmp_path, "chat_app_*.log", APP_TRACEBACK)
+    failure = exited.failure()
+    assert failure is not None
+    assert failure.reason == (
+        "pydantic_core._pydantic_core.ValidationError: 1 validation error for ChatSettings\n"
+        "turn_rate_limit\n"
+        "  Value error, not a rate limit: 'bogus'"
+    )
+
+
+def test_a_log_from_before_this_run_is_not_read(tmp_path: Path) -> None:
+    log = cli_log(tmp_path, "chat_daprd_*.log", [DAPRD_FATAL])
+    assert CliLog("part", tmp_path, log.pattern, since=time.time() + 3600).failure() is None
+
+
+def test_waiting_ends_at_once_when_a_part_fails() -> None:
+    failure = StartupFailed("memory-0's sidecar (daprd)", "Fatal error from runtime: boom")
+    began = time.monotonic()
+    with pytest.raises(StartupFailed) as raised:
+        wait_until(lambda: False, what="chat-0", timeout=60, failed=lambda: failure)
+    assert time.monotonic() - began < 1
+    assert str(raised.value) == "memory-0's sidecar (daprd) failed: Fatal error from runtime: boom"
+
+
+@contextlib.contextmanager
+def resp_server(port: int, answers: list[bytes]) -> Iterator[None]:
+    """A server on 127.0.0.1:``port`` that answers each connection's first command with the
+    next of ``answers`` (the last one from then on), as a Redis loading its journal does."""
+    listener = socket.create_server(("127.0.0.1", port))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        index = 0
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(64)
+                conn.sendall(answers[min(index, len(answers) - 1)])
+                index += 1
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def test_a_broker_loading_its_journal_is_not_ready_until_it_answers_pong() -> None:
+    loading = b"-LOADING Valkey is loading the dataset in memory\r\n"
+    with resp_server(6389, [loading, loading, loading, b"+PONG\r\n"]):
+        assert redis_answer(6389) == loading.decode().strip()
+        assert not redis_ready(6389)
+        assert not redis_ready(6389)
+        assert redis_ready(6389)
+    assert redis_answer(6389) is None  # nothing listens
+
+
+def test_the_wait_is_shown_while_it_lasts(capsys: pytest.CaptureFixture[str]) -> None:
+    import sys
+
+    ticks = iter([False] * 6 + [True])
+    wait_until(lambda: next(ticks), what="valkey", progress=Progress(sys.stdout), interval=0.2)
+    out = capsys.readouterr().out
+    assert "waiting for valkey" in out
+    assert "valkey: ready in 1." in out

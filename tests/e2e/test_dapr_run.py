@@ -6,6 +6,7 @@ call to memory is denied); and everything gone after Ctrl-C or `make stop`."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,11 +31,13 @@ from scripts.stack import (
     Tokens,
     app_healthy_through_sidecar,
     component_port,
+    journal_bytes,
     port_open,
     process_set,
     replica_entry,
     runtime_bin,
     start_process,
+    start_valkey,
     wait_until,
 )
 
@@ -268,3 +271,81 @@ def test_make_stop_from_another_terminal_stops_everything(tmp_path: Path, replic
         assert stop.returncode == 0, stop.stderr
         assert runner.wait(timeout=40) == 0, log.read_text()
     assert_everything_stopped(groups)
+
+
+# -- start-up after a day of use, and a start that fails --------------------------------------
+JOURNAL = ROOT / "data" / "valkey"
+BROKER_PORT = component_port("embedded", "pubsub", "redisHost")
+
+
+@contextmanager
+def broker_journal_of(megabytes: int, workdir: Path) -> Iterator[int]:
+    """``data/valkey`` holding a journal of at least ``megabytes`` MB (random, so it does not
+    compress), written by the embedded broker itself; the user's own journal is moved aside
+    for the test and put back after it. Yields the journal's size in bytes."""
+    import base64
+
+    import valkey
+
+    aside = workdir / "valkey-aside"
+    if JOURNAL.exists():
+        shutil.move(JOURNAL, aside)
+    try:
+        with process_set() as started:
+            started.add(start_valkey(BROKER_PORT, data_dir=JOURNAL, log_dir=workdir))
+            client = valkey.Valkey(port=BROKER_PORT)
+            entry = base64.b64encode(os.urandom(96_000))  # 128 KB, a large event
+            while journal_bytes(JOURNAL) < megabytes * 1_000_000:
+                pipe = client.pipeline(transaction=False)
+                for _ in range(100):
+                    pipe.xadd("e2e-day-of-use", {"data": entry})
+                pipe.execute()
+            client.close()
+        yield journal_bytes(JOURNAL)
+    finally:
+        shutil.rmtree(JOURNAL, ignore_errors=True)
+        if aside.exists():
+            shutil.move(aside, JOURNAL)
+
+
+def test_make_run_after_a_day_of_use_waits_for_the_broker_to_load_its_journal(
+    tmp_path: Path,
+) -> None:
+    """A broker journal of 300 MB (the issue saw 295 MB after a day): the broker answers
+    ``-LOADING`` while it reads it, and daprd gave up on such a broker at once. `make run`
+    waits until it answers PONG, then starts the sidecars."""
+    log = tmp_path / "make-run.log"
+    with broker_journal_of(300, tmp_path) as size:
+        assert size >= 300_000_000
+        with make_run(log) as (runner, groups):
+            exercise(RUN_FILE, run_tokens())
+            runner.send_signal(signal.SIGINT)
+            assert runner.wait(timeout=40) == 0, log.read_text()
+        assert_everything_stopped(groups)
+    output = log.read_text()
+    assert f"valkey on 127.0.0.1:{BROKER_PORT}: ready in" in output, output
+    assert "chat-0 through its sidecar: ready in" in output, output
+
+
+def test_a_start_that_fails_says_which_part_and_why_at_once(tmp_path: Path) -> None:
+    """chat cannot start (a setting it refuses): `make run` says so as soon as the app exits,
+    naming the part and its exception, stops everything and exits non-zero."""
+    busy = [p for p in PORTS if port_open(p)]
+    if busy:
+        pytest.fail(f"ports {busy} are in use: stop the running stack (`make stop`) first")
+    began = time.monotonic()
+    ran = subprocess.run(
+        [sys.executable, "scripts/stack.py", "run"],
+        cwd=ROOT,
+        env={**os.environ, "TURN_RATE_LIMIT": "bogus"},
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    elapsed = time.monotonic() - began
+    assert ran.returncode == 1, ran.stdout + ran.stderr
+    assert "start-up failed: chat-0 (the app) failed: " in ran.stderr, ran.stderr
+    assert "ValidationError: 1 validation error for ChatSettings" in ran.stderr, ran.stderr
+    assert "turn_rate_limit" in ran.stderr, ran.stderr
+    assert elapsed < 90, elapsed  # when it exits, not after the 180 s wait
+    assert_everything_stopped([])
