@@ -102,7 +102,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 class LLMFactExtractor:
-    """Facts by an OpenAI-compatible chat model, asked for a JSON list of short statements."""
+    """Facts and the episode by an OpenAI-compatible chat model, asked for JSON: a list of
+    short statements, and the clauses of the message that say something about the user."""
 
     name = "llm"
 
@@ -132,8 +133,9 @@ class LLMFactExtractor:
             answer = json.loads(content)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise MalformedAnswer(f"not a chat completion with JSON content: {exc!r}") from exc
-        facts = answer.get("facts") if isinstance(answer, dict) else None
-        retractions = answer.get("retractions", []) if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            raise MalformedAnswer(f'expected {{"facts": [...]}}, got {str(content)[:200]!r}')
+        facts, retractions = answer.get("facts"), answer.get("retractions", [])
         if not isinstance(facts, list) or not isinstance(retractions, list):
             raise MalformedAnswer(f'expected {{"facts": [...]}}, got {str(content)[:200]!r}')
         stated = [_clip(f, 500) for f in facts if isinstance(f, str) and f.strip()][:10]
@@ -141,7 +143,6 @@ class LLMFactExtractor:
         found = [canonical_fact(f) for f in stated] + [
             replace(canonical_fact(f), retract=True) for f in taken_back
         ]
-        assert isinstance(answer, dict)
         return Reading(tuple(found), _episode(answer, user_text))
 
 
