@@ -112,6 +112,7 @@ docs: sync ## regenerate docs/events/*.json and docs/openapi/*.json from the cod
 .PHONY: bench
 bench: sync dapr ## benchmarks (medians and ratios against a baseline measured in the same run)
 	PYTHONPATH=. $(UV) run --no-sync python bench/broker_startup.py
+	PYTHONPATH=. $(UV) run --no-sync python bench/broker_restart.py
 	PYTHONPATH=. $(UV) run --no-sync python bench/memory_bench.py
 	PYTHONPATH=. $(UV) run --no-sync python bench/sessions_bench.py
 	PYTHONPATH=. $(UV) run --no-sync python bench/chat_bench.py

@@ -26,6 +26,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 #: A character outside the Basic Multilingual Plane escaped as a surrogate pair: ``\\uXXXX\\uXXXX``
 #: (RFC 8259 §7). Python's ``len`` counts it as one character, as the models' limits do.
 ESCAPED_CHAR_BYTES: Final = 12
+#: Go's ``encoding/json`` (daprd, writing a CloudEvent) escapes ``<``, ``>``, ``&``, U+2028,
+#: U+2029 and control characters as ``\\u00XX`` (6 bytes); other characters are UTF-8 (at most 4).
+GO_JSON_CHAR_BYTES: Final = 6
 #: A newline and indentation before each array item and object member, and ``": "``.
 WHITESPACE_PER_VALUE: Final = 24
 #: The longest spelling of a number without bounds: a float's ``repr`` is at most 24 bytes
@@ -41,14 +44,22 @@ class UnboundedSchema(ValueError):
     """A request model with a field whose encoded size has no bound (no ``max_length``)."""
 
 
-def max_json_bytes(annotation: Any) -> int:
+def max_json_bytes(
+    annotation: Any,
+    *,
+    char_bytes: int = ESCAPED_CHAR_BYTES,
+    whitespace: int = WHITESPACE_PER_VALUE,
+) -> int:
     """The largest encoding, in bytes, of any value valid for ``annotation`` (a pydantic model
-    or any type ``TypeAdapter`` takes), as the module docstring defines it.
+    or any type ``TypeAdapter`` takes), as the module docstring defines it; with
+    ``char_bytes`` and ``whitespace`` another encoder's worst case (Go's ``encoding/json``, as
+    daprd writes events: ``GO_JSON_CHAR_BYTES`` and no whitespace).
 
     Raises UnboundedSchema naming the first unbounded place (a string without ``maxLength``, a
     list without ``maxItems``, a mapping without ``maxProperties`` or bounded keys, ``Any``)."""
     schema = TypeAdapter(annotation).json_schema(mode="validation")
-    return _Walker(schema.get("$defs", {})).size(schema, "$")
+    walker = _Walker(schema.get("$defs", {}), char_bytes=char_bytes, whitespace=whitespace)
+    return walker.size(schema, "$")
 
 
 def request_body_limit(routes: Sequence[BaseRoute], *, ceiling: int) -> int:
@@ -119,8 +130,16 @@ async def send_too_large(send: Send, limit: int) -> None:
 
 
 class _Walker:
-    def __init__(self, defs: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        defs: Mapping[str, Any],
+        *,
+        char_bytes: int = ESCAPED_CHAR_BYTES,
+        whitespace: int = WHITESPACE_PER_VALUE,
+    ) -> None:
         self.defs = defs
+        self.char_bytes = char_bytes
+        self.whitespace = whitespace
 
     def size(self, schema: Mapping[str, Any], where: str) -> int:
         if "$ref" in schema:
@@ -134,9 +153,9 @@ class _Walker:
         if "allOf" in schema:
             return min(self.size(s, where) for s in schema["allOf"])
         if "const" in schema:
-            return _literal(schema["const"])
+            return self.literal(schema["const"])
         if "enum" in schema:
-            return max(_literal(v) for v in schema["enum"])
+            return max(self.literal(v) for v in schema["enum"])
         kind = schema.get("type")
         if isinstance(kind, list):
             return max(self.size({**schema, "type": k}, where) for k in kind)
@@ -156,24 +175,31 @@ class _Walker:
             return self.object(schema, where)
         raise UnboundedSchema(f"{where} takes any JSON value: give it a type with bounds")
 
+    def literal(self, value: Any) -> int:
+        if isinstance(value, str):
+            return 2 + self.char_bytes * len(value)
+        return max(len(str(value)), len("false"))
+
     def string(self, schema: Mapping[str, Any], where: str) -> int:
         length = schema.get("maxLength", FORMAT_LENGTHS.get(schema.get("format", "")))
         if length is None:
             raise UnboundedSchema(f"{where} is a string without maxLength")
-        return 2 + ESCAPED_CHAR_BYTES * int(length)
+        # base64 has no character any encoder escapes
+        per_char = 1 if schema.get("contentEncoding") == "base64" else self.char_bytes
+        return 2 + per_char * int(length)
 
     def array(self, schema: Mapping[str, Any], where: str) -> int:
         if "maxItems" not in schema:
             raise UnboundedSchema(f"{where} is an array without maxItems")
         items = schema.get("items", {})
         item = self.size(items, f"{where}[]") if items else 0
-        return 2 + int(schema["maxItems"]) * (item + 1 + WHITESPACE_PER_VALUE)
+        return 2 + int(schema["maxItems"]) * (item + 1 + self.whitespace)
 
     def object(self, schema: Mapping[str, Any], where: str) -> int:
         total = 2
         for name, member in (schema.get("properties") or {}).items():
-            key = 2 + ESCAPED_CHAR_BYTES * len(name)
-            total += key + 1 + self.size(member, f"{where}.{name}") + 1 + WHITESPACE_PER_VALUE
+            key = 2 + self.char_bytes * len(name)
+            total += key + 1 + self.size(member, f"{where}.{name}") + 1 + self.whitespace
         extra = schema.get("additionalProperties", False)
         if extra is False or extra is None:
             return total
@@ -184,14 +210,10 @@ class _Walker:
             raise UnboundedSchema(f"{where} takes member names without maxLength")
         key = self.string(names, f"{where} (a name)")
         value = self.size(extra if isinstance(extra, Mapping) else {}, f"{where}.*")
-        per_member = key + 1 + value + 1 + WHITESPACE_PER_VALUE
+        per_member = key + 1 + value + 1 + self.whitespace
         return total + int(schema["maxProperties"]) * per_member
 
 
-def _literal(value: Any) -> int:
-    if isinstance(value, str):
-        return 2 + ESCAPED_CHAR_BYTES * len(value)
-    return max(len(str(value)), len("false"))
 
 
 def _integer(schema: Mapping[str, Any]) -> int:

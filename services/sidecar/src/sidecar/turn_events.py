@@ -37,14 +37,17 @@ __all__ = [
 TURN_COMPLETED = "conversation.turn.completed"
 SESSION_DELETED = "session.deleted"
 
-#: The most a user message may hold: chat's MAX_MESSAGE_CHARS is at most this.
-MAX_USER_TEXT_CHARS = 100_000
-#: A reply is the model's, of any length; the event carries its first 32,000 characters.
-MAX_REPLY_CHARS = 32_000
-#: A tool call's arguments and its output, each.
-MAX_TOOL_TEXT_CHARS = 2_000
+# The record's bounds also bound the broker's journal (docs/brokers.md#the-journal-is-bounded):
+# every event is kept in its stream until trimmed, so its largest size counts there.
+#: The most a user message may hold (chat's public API takes as much: MAX_MESSAGE_CHARS).
+MAX_USER_TEXT_CHARS = 8_000
+#: A reply is the model's, of any length; the event carries its first 4,000 characters (the
+#: session's history keeps it whole).
+MAX_REPLY_CHARS = 4_000
+#: A tool call's arguments and its output, each (memory reads the first 300 of the arguments).
+MAX_TOOL_TEXT_CHARS = 300
 #: Tool calls recorded per turn (the agent's ``max_turns`` bounds how many it makes).
-MAX_TOOLS = 32
+MAX_TOOLS = 16
 #: Appended where :func:`truncate` cut a text.
 ELLIPSIS = "…"
 TOOL_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
@@ -60,7 +63,7 @@ class ToolUse(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN)]
+    name: Annotated[str, StringConstraints(pattern=TOOL_NAME_PATTERN, max_length=64)]
     arguments: Annotated[str, StringConstraints(max_length=MAX_TOOL_TEXT_CHARS)] | None = None
     output: Annotated[str, StringConstraints(max_length=MAX_TOOL_TEXT_CHARS)] | None = None
 

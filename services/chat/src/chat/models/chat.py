@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from chat.models.memory import SearchHit, UserId
 from sidecar.contracts import REF_ID_PATTERN
+from sidecar.turn_events import MAX_USER_TEXT_CHARS
 
 SESSION_ID_PATTERN = REF_ID_PATTERN
 MultitaskStrategy = Literal["enqueue", "reject", "interrupt"]
 SessionId = Annotated[str, StringConstraints(pattern=SESSION_ID_PATTERN, max_length=128)]
-#: The most characters a message may hold (Python's count: one per code point).
-MAX_MESSAGE_CHARS = 8000
+#: The most characters a message may hold (Python's count: one per code point): what the
+#: turn record takes (sidecar.turn_events).
+MAX_MESSAGE_CHARS = MAX_USER_TEXT_CHARS
 MAX_TAGS = 16
 MAX_TAG_CHARS = 64
 MAX_METADATA_ENTRIES = 32

@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from sidecar.contracts import UserId
+
 from sidecar.turn_events import (
     SESSION_DELETED,
     TURN_COMPLETED,
@@ -48,7 +50,7 @@ class IndexUpdated(BaseModel):
     """Data of ``memory.index.updated`` (a projection of the index write, not the index)."""
 
     schema_version: Literal["1.0"] = "1.0"
-    user_id: str
+    user_id: UserId
     count: int
     version: int
 
@@ -57,7 +59,7 @@ class UserForgotten(BaseModel):
     """Data of ``user.forgotten``: every memory of the user is gone."""
 
     schema_version: Literal["1.0"] = "1.0"
-    user_id: str
+    user_id: UserId
     forgotten_at: datetime
     deleted: int
     version: int

@@ -21,6 +21,7 @@ from pydantic import (
 from sidecar.contracts import (
     MAX_MEMORY_CONTENT,
     MAX_MEMORY_TAG,
+    MAX_ID_CHARS,
     MAX_MEMORY_TAGS,
     RefId,
     UserId,
@@ -36,6 +37,13 @@ Tag = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MEMORY_TAG)
 ]
 Tags = Annotated[list[Tag], Field(max_length=MAX_TAGS)]
+# What a stored memory holds, read back as it was written (the bounds above, no reshaping).
+StoredContent = Annotated[str, StringConstraints(max_length=MAX_CONTENT)]
+StoredTag = Annotated[str, StringConstraints(max_length=MAX_MEMORY_TAG)]
+#: An attribute is a few words of a fact (``home``, ``preference:tea``).
+MAX_ATTRIBUTE = 200
+#: A stored embedding, base64: room for 1,024 float32 dimensions (the encoder has 384).
+MAX_VECTOR_CHARS = 4 * 1024 * 4 // 3 + 4
 
 
 class MemoryKind(StrEnum):
@@ -196,13 +204,14 @@ class MemoryVersion(BaseModel):
     operation: MemoryOperation = Field(
         description="`add` (created), `update` (content replaced: by consolidation or a PATCH)."
     )
-    content: str
+    content: StoredContent
     at: datetime
     source: MemorySource
 
 
-#: Versions a memory's history keeps (the oldest are dropped first).
-MAX_HISTORY = 20
+#: Versions a memory's history keeps (the oldest are dropped first). A memory event carries
+#: them, so they count in the broker's journal (docs/brokers.md#the-journal-is-bounded).
+MAX_HISTORY = 10
 #: Ids of would-be memories a memory absorbed (consolidated into it), kept to make the same
 #: turn or Idempotency-Key count once.
 MAX_ABSORBED = 32
@@ -216,13 +225,13 @@ class Memory(BaseModel):
     id: UUID
     user_id: UserId
     kind: MemoryKind
-    content: str
-    tags: list[str]
+    content: StoredContent
+    tags: Annotated[list[StoredTag], Field(max_length=MAX_TAGS)]
     source: MemorySource
     created_at: datetime
     updated_at: datetime
     version: int = Field(ge=1, description="Bumped on every change; events carry it.")
-    attribute: str | None = Field(
+    attribute: Annotated[str, StringConstraints(max_length=MAX_ATTRIBUTE)] | None = Field(
         default=None,
         description="The single-valued attribute a fact sets (`home`, `name`, "
         "`preference:tea`, ...; docs/memory.md#consolidation): a newer value replaces it.",
@@ -242,8 +251,11 @@ class Memory(BaseModel):
 
 
 class StoredEmbedding(BaseModel):
-    model: str
-    vector: str = Field(description="base64 of little-endian float32 values")
+    model: Annotated[str, StringConstraints(max_length=200)]
+    vector: Annotated[str, StringConstraints(max_length=MAX_VECTOR_CHARS)] = Field(
+        description="base64 of little-endian float32 values",
+        json_schema_extra={"contentEncoding": "base64"},
+    )
 
 
 class StoredMemory(Memory):
@@ -257,10 +269,13 @@ class StoredMemory(Memory):
     deleted_at: datetime | None = None
     embedding: StoredEmbedding | None = None
     history: list[MemoryVersion] = Field(
-        default_factory=list, description="Versions of the content, oldest first (bounded)."
-    )
-    absorbed: list[str] = Field(
         default_factory=list,
+        max_length=MAX_HISTORY,
+        description="Versions of the content, oldest first (bounded).",
+    )
+    absorbed: list[Annotated[str, StringConstraints(max_length=MAX_ID_CHARS)]] = Field(
+        default_factory=list,
+        max_length=MAX_ABSORBED,
         description="Ids of memories consolidated into this one (recent, bounded).",
     )
 
