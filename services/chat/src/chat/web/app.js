@@ -407,7 +407,11 @@ function connect() {
   const socket = new WebSocket(`${scheme}://${location.host}/ws?${query}`);
   let opened = false;
   state.socket = socket;
+  // data-connected says whether this socket, the current one, is open: a replaced socket's
+  // events (another user's, after Use) change nothing.
+  document.body.dataset.connected = "false";
   socket.addEventListener("open", () => {
+    if (socket !== state.socket) return;
     opened = true;
     state.reconnectDelay = 1000;
     document.body.dataset.connected = "true";
@@ -421,8 +425,8 @@ function connect() {
   });
   socket.addEventListener("message", onSocketMessage);
   socket.addEventListener("close", (event) => {
-    document.body.dataset.connected = "false";
     if (socket !== state.socket) return;
+    document.body.dataset.connected = "false";
     if (state.turn) {
       marker(state.turn.li, "connection lost", "error");
       state.turn.li.removeAttribute("aria-busy");
@@ -582,6 +586,7 @@ function useIdentity(userId, token) {
   $("user-id").value = userId;
   $("token").value = token;
   state.sessionId = null;
+  if (state.turn) endTurn(); // its socket goes: no end of it will come
   $("log").replaceChildren();
   if (state.socket) {
     const old = state.socket;
