@@ -62,11 +62,13 @@ def test_wrong_requests_open_no_breaker(stack: Stack) -> None:
     its per-endpoint breaker and refused them with 500 for 15 s; docs/dapr-runtime.md)."""
     user = new_user()
     with via_chat(stack) as memory:
-        assert memory.post(f"/memories/{user}", json={"content": "Likes tea"}).status_code == 201
+        tea = {"kind": "semantic", "content": "Likes tea"}
+        assert memory.post(f"/memories/{user}", json=tea).status_code == 201
         for _ in range(10):  # twice the breaker's old threshold of 5
-            refused = memory.post(f"/memories/{user}", json={"content": ""})
+            refused = memory.post(f"/memories/{user}", json={"kind": "semantic", "content": ""})
             assert refused.status_code == 422, refused.text
-        created = memory.post(f"/memories/{user}", json={"content": "Likes long walks"})
+        walks = {"kind": "semantic", "content": "Likes long walks"}
+        created = memory.post(f"/memories/{user}", json=walks)
         assert created.status_code == 201, created.text
         listed = memory.get(f"/memories/{user}")
         assert listed.status_code == 200, listed.text
