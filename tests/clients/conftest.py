@@ -17,10 +17,14 @@ from pathlib import Path
 import pytest
 
 from tests.clients.model_server import ScriptedModel, scripted_model
-from tests.integration.stack import CLIENT_PORTS, PACED, Stack, StackPorts, running_stack
+from tests.integration.stack import (
+    CLIENT_PORTS,
+    PACED,
+    SCRIPTED_CLIENT_PORTS,
+    Stack,
+    running_stack,
+)
 
-#: The scripted stack's block: after every block of tests/integration/stack.py (0 to 400).
-SCRIPTED_CLIENT_PORTS = StackPorts.block(500)
 #: The scripted model: below the ephemeral range, outside every block (tests/faults: 8490-1).
 SCRIPTED_MODEL_PORT = 8492
 

@@ -19,8 +19,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.faults.model_server import serving
 
 DEFAULT_REPLY = "Hello from the scripted model."
 #: Where a scripted reply stops until ``release``.
@@ -143,13 +145,8 @@ def _handler(model: ScriptedModel) -> type[BaseHTTPRequestHandler]:
 def scripted_model(port: int) -> Iterator[ScriptedModel]:
     """Serve on 127.0.0.1:``port`` in a thread until the block ends (a held reply is let go)."""
     model = ScriptedModel(port=port)
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(model))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="clients-model", daemon=True)
-    thread.start()
-    try:
-        yield model
-    finally:
-        model.release()
-        httpd.shutdown()
-        httpd.server_close()
+    with serving(port, _handler(model), "clients-model"):
+        try:
+            yield model
+        finally:
+            model.release()

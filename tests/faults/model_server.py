@@ -94,15 +94,23 @@ def _handler(server: ScriptedModelServer) -> type[BaseHTTPRequestHandler]:
 
 
 @contextmanager
-def scripted_model_server(port: int) -> Iterator[ScriptedModelServer]:
-    """Serve on 127.0.0.1:``port`` in a thread until the block ends."""
-    state = ScriptedModelServer(port=port)
-    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(state))
+def serving(port: int, handler: type[BaseHTTPRequestHandler], name: str) -> Iterator[None]:
+    """Serve ``handler`` on 127.0.0.1:``port`` in a thread until the block ends (a scripted
+    model of the tests: this one, tests/clients/model_server.py)."""
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="scripted-model", daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, name=name, daemon=True)
     thread.start()
     try:
-        yield state
+        yield
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@contextmanager
+def scripted_model_server(port: int) -> Iterator[ScriptedModelServer]:
+    """Serve on 127.0.0.1:``port`` in a thread until the block ends."""
+    state = ScriptedModelServer(port=port)
+    with serving(port, _handler(state), "scripted-model"):
+        yield state

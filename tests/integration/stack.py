@@ -152,6 +152,8 @@ PORTS = {"embedded": StackPorts.block(0), "redis": StackPorts.block(100)}
 BENCH_PORTS = StackPorts.block(200)  # bench/: can run beside the tests and `make run`
 CLIENT_PORTS = StackPorts.block(300)  # tests/clients: the CLI and the web page
 FAULT_PORTS = StackPorts.block(400)  # tests/faults: a stack of its own, auth and limits on
+# tests/clients: a second stack whose chat answers with a model the tests script
+SCRIPTED_CLIENT_PORTS = StackPorts.block(500)
 
 # The offline model paced like a hosted one (a reply of ~50 words takes ~0.75 s), so that a turn
 # is still running when the next message, a delete or a hang-up arrives; leases renewed often,

@@ -7,7 +7,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from sidecar.testing import FakeDaprSidecar
+from chat.core.settings import ChatSettings
+from chat.main import create_app
+from sidecar.testing import FakeDaprSidecar, attach_fake_sidecar
 
 
 def memory_event(user: str, event_type: str = "memory.created") -> dict[str, Any]:
@@ -195,3 +197,35 @@ def test_a_socket_turn_that_fails_in_our_code_tells_the_client(
         assert messages[-1] == {"type": "error", "code": "internal", "message": "internal error"}
         ws.send_json({"type": "user_message", "content": "still there?"})  # the socket stays
         assert ws.receive_json()["type"] == "workflow_started"
+
+
+def test_a_message_cancelled_while_it_waits_for_its_session_is_told_so(
+    fake_sidecar: FakeDaprSidecar,
+) -> None:
+    """A WebSocket message queued behind another turn of its session (enqueue), then cancelled
+    before its turn begins: nothing of it runs, and the client is told (`cancelled`) instead
+    of being left waiting for events that never come."""
+    app = create_app(ChatSettings(turn_rate_limit="", offline_token_delay_seconds=0.2))
+    attach_fake_sidecar(app, fake_sidecar)
+    client = TestClient(app)
+    with (
+        client.websocket_connect("/ws?user_id=alice") as first,
+        client.websocket_connect("/ws?user_id=alice") as second,
+    ):
+        first.send_json({"type": "user_message", "content": "a long story, please"})
+        started = first.receive_json()
+        assert started["type"] == "workflow_started"
+        session = started["session_id"]
+        second.send_json({"type": "user_message", "content": "and me", "session_id": session})
+        second.send_json({"type": "cancel"})
+        assert second.receive_json() == {
+            "type": "error",
+            "code": "cancelled",
+            "message": "stopped before its turn began: nothing saved",
+        }
+        while first.receive_json()["type"] != "workflow_completed":
+            pass
+    history = client.get(f"/users/alice/sessions/{session}/history").json()
+    assert [m["content"] for m in history["messages"] if m["role"] == "user"] == [
+        "a long story, please"
+    ]

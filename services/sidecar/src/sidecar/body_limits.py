@@ -214,8 +214,6 @@ class _Walker:
         return total + int(schema["maxProperties"]) * per_member
 
 
-
-
 def _integer(schema: Mapping[str, Any]) -> int:
     low = schema.get("minimum", schema.get("exclusiveMinimum"))
     high = schema.get("maximum", schema.get("exclusiveMaximum"))

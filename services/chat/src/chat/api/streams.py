@@ -236,6 +236,18 @@ async def chat_socket(
                             running[0].cancel("cancelled")
                         else:  # still waiting for the session's turn: stop waiting
                             turn.cancel()
+                            with contextlib.suppress(asyncio.CancelledError):
+                                await turn
+                            if running:  # it started meanwhile: its run stops too
+                                running[0].cancel("cancelled")
+                            # Nothing of the turn ran, so no event would end it: say so.
+                            await send(
+                                {
+                                    "type": "error",
+                                    "code": "cancelled",
+                                    "message": "stopped before its turn began: nothing saved",
+                                }
+                            )
                     continue
                 if kind not in ("user_message", "text_input"):
                     await send(

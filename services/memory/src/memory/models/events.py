@@ -12,7 +12,6 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from sidecar.contracts import UserId
-
 from sidecar.turn_events import (
     SESSION_DELETED,
     TURN_COMPLETED,

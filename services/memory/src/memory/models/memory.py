@@ -19,9 +19,9 @@ from pydantic import (
 )
 
 from sidecar.contracts import (
+    MAX_ID_CHARS,
     MAX_MEMORY_CONTENT,
     MAX_MEMORY_TAG,
-    MAX_ID_CHARS,
     MAX_MEMORY_TAGS,
     RefId,
     UserId,
