@@ -78,13 +78,16 @@ k8s-token: sync ## print a bearer token for USER_ID, signed with NAMESPACE's cha
 	  get secret chat-auth -o jsonpath='{.data.jwt-key}' | base64 -d)"
 
 .PHONY: images
-images: ## build both service images (needs a Docker engine): IMAGE_PREFIX, IMAGE_TAG
-	docker build -f services/chat/Dockerfile -t $(IMAGE_PREFIX)-chat:$(IMAGE_TAG) .
-	docker build -f services/memory/Dockerfile -t $(IMAGE_PREFIX)-memory:$(IMAGE_TAG) .
+images: sync ## build both service images with docker, podman or buildah: IMAGE_PREFIX, IMAGE_TAG, BASE=auto|public|local
+	IMAGE_PREFIX=$(IMAGE_PREFIX) IMAGE_TAG=$(IMAGE_TAG) UV_VERSION=$(UV_VERSION) scripts/images.sh
+
+.PHONY: test-images
+test-images: sync dapr ## build the images here and run the stack from them (read-only, unprivileged)
+	$(UV) run --no-sync pytest -m images $(PYTEST_FLAGS)
 
 .PHONY: test-unit
 test-unit: sync k8s-tools ## unit, API and manifest tests (no sidecar)
-	$(UV) run --no-sync pytest -m "not integration and not e2e and not faults and not clients" $(PYTEST_FLAGS)
+	$(UV) run --no-sync pytest -m "not integration and not e2e and not faults and not clients and not images" $(PYTEST_FLAGS)
 
 .PHONY: test-integration
 test-integration: sync dapr ## tests against real daprd sidecars and brokers
@@ -103,7 +106,7 @@ test-clients: sync dapr chromium ## agent-chat in a real terminal, the web page 
 	$(UV) run --no-sync pytest -m clients $(PYTEST_FLAGS)
 
 .PHONY: test
-test: lint typecheck test-unit test-integration test-faults test-e2e test-clients ## everything CI runs
+test: lint typecheck test-unit test-integration test-faults test-e2e test-clients test-images ## everything CI runs
 
 .PHONY: docs
 docs: sync ## regenerate docs/events/*.json and docs/openapi/*.json from the code

@@ -132,12 +132,20 @@ def test_test_stack_port_blocks_never_overlap() -> None:
         BENCH_PORTS,
         CLIENT_PORTS,
         FAULT_PORTS,
+        IMAGE_PORTS,
         MAX_REPLICAS,
         PORTS,
         SCRIPTED_CLIENT_PORTS,
     )
 
-    every_block = (*PORTS.values(), BENCH_PORTS, CLIENT_PORTS, FAULT_PORTS, SCRIPTED_CLIENT_PORTS)
+    every_block = (
+        *PORTS.values(),
+        BENCH_PORTS,
+        CLIENT_PORTS,
+        FAULT_PORTS,
+        SCRIPTED_CLIENT_PORTS,
+        IMAGE_PORTS,
+    )
     blocks = [ports.with_replicas(MAX_REPLICAS) for ports in every_block]
     run_file = RunFile.load().staged("embedded", replicas=MAX_REPLICAS)
     try:

@@ -154,6 +154,7 @@ CLIENT_PORTS = StackPorts.block(300)  # tests/clients: the CLI and the web page
 FAULT_PORTS = StackPorts.block(400)  # tests/faults: a stack of its own, auth and limits on
 # tests/clients: a second stack whose chat answers with a model the tests script
 SCRIPTED_CLIENT_PORTS = StackPorts.block(500)
+IMAGE_PORTS = StackPorts.block(600)  # tests/deploy: the apps run from their images
 
 # The offline model paced like a hosted one (a reply of ~50 words takes ~0.75 s), so that a turn
 # is still running when the next message, a delete or a hang-up arrives; leases renewed often,
@@ -174,6 +175,7 @@ class Stack:
     tokens: Tokens | None  # None: a stack without security (benchmarks' baseline only)
     env: dict[str, str] = field(default_factory=dict)  # running_stack's extra app environment
     app_env: dict[str, dict[str, str]] = field(default_factory=dict)  # ...and one app's
+    images: dict[str, ContainerImage] = field(default_factory=dict)  # apps run from images
 
     def replicas(self, app_id: str) -> tuple[AppPorts, ...]:
         """Every replica of ``app_id``, replica 0 (``ports.chat``/``ports.memory``) first."""
@@ -209,7 +211,11 @@ class Stack:
             **self.env,
             **self.app_env.get(app.app_id, {}),
         }
-        process = self.processes.add(start_app(app, log_dir=self.workdir / "logs", env=env))
+        process = self.processes.add(
+            start_app(
+                app, log_dir=self.workdir / "logs", env=env, image=self.images.get(app.app_id)
+            )
+        )
         wait_until(
             lambda: http_ok(
                 f"http://127.0.0.1:{app.http}/healthz", {"dapr-app-id": app.app_id, **self.auth}
@@ -410,8 +416,10 @@ def start_sidecar_and_app(
     log_dir: Path,
     started: ProcessSet,
     env: dict[str, str] | None = None,
+    image: ContainerImage | None = None,
 ) -> Callable[[], None]:
-    """Start one replica's daprd and app; returns the wait until both answer."""
+    """Start one replica's daprd and app (from ``image`` when given); returns the wait until
+    both answer."""
     argv: list[str | os.PathLike[str]] = [
         runtime_bin("daprd"),
         "--app-id", app.app_id,
@@ -445,7 +453,7 @@ def start_sidecar_and_app(
     daprd = started.add(
         start_process(app.process_name("daprd"), argv, log_dir=log_dir, env=daprd_env)
     )
-    uvicorn = started.add(start_app(app, log_dir=log_dir, env=app_env))
+    uvicorn = started.add(start_app(app, log_dir=log_dir, env=app_env, image=image))
     through_sidecar = {"dapr-app-id": app.app_id, **(tokens.sidecar_headers() if tokens else {})}
 
     def wait() -> None:
@@ -462,8 +470,35 @@ def start_sidecar_and_app(
     return wait
 
 
-def start_app(app: AppPorts, *, log_dir: Path, env: dict[str, str] | None = None) -> ManagedProcess:
-    """The app alone under uvicorn, with the environment daprd's CLI would give it."""
+@dataclass(frozen=True)
+class ContainerImage:
+    """An app's image and the engine that runs it (tests/deploy/test_images_run.py)."""
+
+    engine: str  # podman or docker
+    name: str  # e.g. agent-chat:0.1.0
+    env: dict[str, str] = field(default_factory=dict)  # the engine's own (CONTAINERS_CONF)
+
+    def argv(self, container: str, app_env: dict[str, str], command: list[str]) -> list[str]:
+        """``run`` as a deployment runs the image: its own user, a read-only root filesystem,
+        no capability, no privilege escalation; on the host's network (127.0.0.1 only), so
+        that its daprd, a process here, reaches it as it reaches a local app."""
+        env = [arg for key, value in app_env.items() for arg in ("--env", f"{key}={value}")]
+        return [
+            self.engine, "run", "--rm", "--name", container, "--network", "host",
+            "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+            "--stop-timeout", "10", *env, self.name, *command,
+        ]  # fmt: skip
+
+
+def start_app(
+    app: AppPorts,
+    *,
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    image: ContainerImage | None = None,
+) -> ManagedProcess:
+    """The app alone under uvicorn, with the environment daprd's CLI would give it; from
+    ``image`` in a container when given (the container is removed when the process stops)."""
     app_env = {
         "APP_ID": app.app_id,
         "APP_PORT": str(app.app),
@@ -472,6 +507,20 @@ def start_app(app: AppPorts, *, log_dir: Path, env: dict[str, str] | None = None
         "PYTHONUNBUFFERED": "1",
         **(env or {}),
     }
+    if image is not None:
+        command = [
+            "uvicorn", app.module, "--factory", "--host", "127.0.0.1", "--port", str(app.app),
+            "--no-access-log", "--timeout-keep-alive", "100",
+        ]  # fmt: skip
+        container = f"test-{app.process_name('app')}-{app.app}"
+        subprocess.run([image.engine, "rm", "-f", container], capture_output=True, check=False,
+                       env={**os.environ, **image.env})  # fmt: skip
+        return start_process(
+            app.process_name("app"),
+            image.argv(container, app_env, command),
+            log_dir=log_dir,
+            env=image.env,
+        )
     return start_process(
         app.process_name("app"),
         [
@@ -495,6 +544,7 @@ def running_stack(
     ports: StackPorts | None = None,
     secure: bool = True,
     replicas: int = 2,
+    images: dict[str, ContainerImage] | None = None,
 ) -> Iterator[Stack]:
     """Start the whole stack for ``resource_set``; stop every process on exit, whatever happens.
 
@@ -554,6 +604,7 @@ def running_stack(
                     log_dir=log_dir,
                     started=started,
                     env={**env, **(app_env or {}).get(app_id, {})},
+                    image=(images or {}).get(app_id),
                 )
                 for app in ports.replicas(app_id)
             ]
@@ -568,4 +619,5 @@ def running_stack(
             tokens=tokens,
             env=env,
             app_env={app_id: dict(e) for app_id, e in (app_env or {}).items()},
+            images=dict(images or {}),
         )
