@@ -8,6 +8,8 @@
 #   Makefile installed; both built once and kept by the engine.
 # Podman and Buildah run with scripts/containers.conf (runc, ulimits below the machine's).
 #   scripts/images.sh            IMAGE_PREFIX=agent IMAGE_TAG=0.1.0 BASE=auto|public|local
+#   scripts/images.sh test-servers   the servers the tests start with testcontainers (Redis),
+#                                    from Debian's packages: localhost/agent-test-redis:bookworm
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,14 +70,7 @@ build() { # context dockerfile tag [build args...]
 }
 
 local_bases() {
-  if ! image_exists "$LOCAL_PYTHON"; then
-    command -v mmdebstrap >/dev/null || { log "mmdebstrap is needed for a local base (apt-get install mmdebstrap)"; exit 1; }
-    log "building $LOCAL_PYTHON from Debian packages (mmdebstrap, once)"
-    mmdebstrap --quiet --variant=minbase --include=python3.11,python3,ca-certificates \
-      --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
-      --dpkgopt='path-exclude=/usr/share/locale/*' \
-      bookworm - | import_rootfs "$LOCAL_PYTHON" '["python3"]'
-  fi
+  debian_image "$LOCAL_PYTHON" python3.11,python3,ca-certificates '["python3"]'
   if ! image_exists "$LOCAL_UV"; then
     local uv; uv=$(command -v uv || echo "$HOME/.local/bin/uv")
     [[ $("$uv" --version) == "uv $UV_VERSION"* ]] || { log "uv $UV_VERSION is needed (make sync installs it)"; exit 1; }
@@ -86,6 +81,21 @@ local_bases() {
     rm -rf "$tmp"
   fi
 }
+
+debian_image() { # name, packages, CMD (JSON): a minbase Debian with those packages, built once
+  image_exists "$1" && return 0
+  command -v mmdebstrap >/dev/null || { log "mmdebstrap is needed (apt-get install mmdebstrap)"; exit 1; }
+  log "building $1 from Debian packages (mmdebstrap, once)"
+  mmdebstrap --quiet --variant=minbase --include="$2" \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-exclude=/usr/share/man/*' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' \
+    bookworm - | import_rootfs "$1" "$3"
+}
+
+if [[ ${1:-} == test-servers ]]; then
+  debian_image localhost/agent-test-redis:bookworm redis-server '["redis-server", "--protected-mode", "no"]'
+  exit 0
+fi
 
 python_image=$(public_base PYTHON_IMAGE)
 uv_image=$(public_base UV_IMAGE)

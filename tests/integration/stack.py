@@ -39,6 +39,7 @@ from scripts.stack import (
     http_ok,
     port_open,
     process_set,
+    redis_ready,
     runtime_bin,
     sqlite_files,
     start_placement,
@@ -176,6 +177,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)  # running_stack's extra app environment
     app_env: dict[str, dict[str, str]] = field(default_factory=dict)  # ...and one app's
     images: dict[str, ContainerImage] = field(default_factory=dict)  # apps run from images
+    broker_container: Any = None  # the redis set's Redis, when testcontainers started it
 
     def replicas(self, app_id: str) -> tuple[AppPorts, ...]:
         """Every replica of ``app_id``, replica 0 (``ports.chat``/``ports.memory``) first."""
@@ -247,12 +249,19 @@ class Stack:
     def stop_broker(self) -> None:
         """Stop the broker: the embedded set's valkey (its state stores are SQLite), or the
         redis set's Redis, which is its state stores and actor store too."""
+        if self.broker_container is not None:
+            self.broker_container.stop(timeout=10)
+            return
         self.process(self._broker_process).stop()
 
     def start_broker(self) -> None:
         """Start it again on its data (append-only file): what it held is back."""
+        if self.broker_container is not None:
+            self.broker_container.start()
+            wait_until(lambda: redis_ready(self.broker_port), what="the broker back")
+            return
         process = self.processes.add(self.process(self._broker_process).restarted())
-        wait_until(lambda: port_open(self.broker_port), what="the broker back", watch=[process])
+        wait_until(lambda: redis_ready(self.broker_port), what="the broker back", watch=[process])
 
     def state_keys(self, store: str, prefix: str) -> list[str]:
         """Keys of ``store`` (without daprd's ``<app id>||`` prefix) that start with ``prefix``,
@@ -389,20 +398,80 @@ def start_redis(port: int, *, data_dir: Path, log_dir: Path) -> ManagedProcess |
     return process
 
 
-def docker_engine_available() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    result = subprocess.run([docker, "info"], capture_output=True, check=False, timeout=20)
-    return result.returncode == 0
+#: The Redis the tests run in a container: built here from Debian's packages
+#: (`scripts/images.sh test-servers`), never pulled.
+TEST_REDIS_IMAGE = "localhost/agent-test-redis:bookworm"
+CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
+
+
+def container_engine() -> str | None:
+    """The local container engine that answers (docker, then podman), or None."""
+    for engine in ("docker", "podman"):
+        if shutil.which(engine) is None:
+            continue
+        env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        if subprocess.run([engine, "info"], capture_output=True, check=False, timeout=30,
+                          env=env).returncode == 0:  # fmt: skip
+            return engine
+    return None
 
 
 @contextmanager
-def redis_from_testcontainers() -> Iterator[int]:
-    from testcontainers.redis import RedisContainer
+def docker_api(engine: str, workdir: Path) -> Iterator[None]:
+    """``DOCKER_HOST`` for testcontainers while the block runs: docker's own socket, or
+    Podman's Docker-compatible API served for the block (``podman system service``) on a
+    socket in ``workdir``. Ryuk (testcontainers' reaper, an image from Docker Hub) is off:
+    the containers are removed by the blocks that start them."""
+    saved = {k: os.environ.get(k) for k in ("DOCKER_HOST", "TESTCONTAINERS_RYUK_DISABLED")}
+    os.environ["TESTCONTAINERS_RYUK_DISABLED"] = "true"
+    try:
+        if engine == "docker":
+            yield
+            return
+        socket_path = workdir / "podman.sock"
+        service = start_process(
+            "podman-api",
+            ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+            log_dir=workdir / "logs",
+            env={"CONTAINERS_CONF": str(CONTAINERS_CONF)},
+        )
+        try:
+            wait_until(socket_path.exists, what="podman's API socket", watch=[service])
+            os.environ["DOCKER_HOST"] = f"unix://{socket_path}"
+            yield
+        finally:
+            service.stop()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-    with RedisContainer("redis:7-alpine") as container:
-        yield int(container.get_exposed_port(6379))
+
+@contextmanager
+def redis_from_testcontainers(port: int, workdir: Path) -> Iterator[Any]:
+    """A Redis in a container on 127.0.0.1:``port`` (durable: append-only file in the
+    container), started by testcontainers against the local engine; yields the container
+    (docker-py's, which ``Stack.stop_broker`` stops and starts)."""
+    from testcontainers.core.container import DockerContainer
+
+    engine = container_engine()
+    assert engine is not None
+    built = subprocess.run(
+        [ROOT / "scripts" / "images.sh", "test-servers"],
+        env={**os.environ, "ENGINE": engine}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr[-2000:]
+    with docker_api(engine, workdir):
+        redis = DockerContainer(TEST_REDIS_IMAGE).with_command(
+            ["redis-server", "--protected-mode", "no", "--appendonly", "yes", "--save", ""]
+        )
+        # Published on loopback only (testcontainers' with_bind_ports takes no address).
+        redis.ports["6379/tcp"] = ("127.0.0.1", port)  # type: ignore[assignment]
+        with redis:
+            wait_until(lambda: redis_ready(port), what=f"redis in a container on {port}")
+            yield redis.get_wrapped_container()
 
 
 def start_sidecar_and_app(
@@ -561,20 +630,24 @@ def running_stack(
     # path (every turn asks the ChatRateLimit actor) but far above them, unless ``env`` sets
     # one (tests/faults checks the limit itself).
     env = {"TURN_RATE_LIMIT": "1000/second", **(env or {})}
+    broker_container = None
     with ExitStack() as containers, process_set() as started:
         broker_port = ports.broker
         if resource_set == "embedded":
             started.add(start_valkey(broker_port, data_dir=workdir / "valkey", log_dir=log_dir))
         else:
-            redis = start_redis(broker_port, data_dir=workdir / "redis", log_dir=log_dir)
-            if redis is not None:
+            # From testcontainers against the local engine; redis-server where none answers.
+            if container_engine() is not None:
+                broker_container = containers.enter_context(
+                    redis_from_testcontainers(broker_port, workdir)
+                )
+            elif (redis := start_redis(broker_port, data_dir=workdir / "redis",
+                                       log_dir=log_dir)) is not None:  # fmt: skip
                 started.add(redis)
-            elif docker_engine_available():
-                broker_port = containers.enter_context(redis_from_testcontainers())
             else:
-                reason = "the redis resource set needs redis-server or a Docker engine"
+                reason = "the redis resource set needs a container engine or redis-server"
                 if os.environ.get("CI"):
-                    pytest.fail(f"{reason}; .ci/run installs redis-server")
+                    pytest.fail(f"{reason}; .ci/run installs podman and redis-server")
                 pytest.skip(reason)
         resources, config = stage_resources(
             resource_set, workdir, broker_port=broker_port, secure=secure
@@ -620,4 +693,5 @@ def running_stack(
             env=env,
             app_env={app_id: dict(e) for app_id, e in (app_env or {}).items()},
             images=dict(images or {}),
+            broker_container=broker_container,
         )
