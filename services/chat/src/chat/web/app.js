@@ -115,13 +115,18 @@ function tokenSubject(token) {
   }
 }
 
+// One answer to a missing or refused token, whichever says it first: an HTTP 401 (the lists)
+// or the socket's close 1008.
+const TOKEN_REFUSED =
+  "This server needs a valid token (AUTH_MODE=jwt): paste one in Token and press Use.";
+
 function explain(error) {
   if (!(error instanceof ApiError)) return String(error.message || error);
   switch (error.status) {
     case 0:
       return `Cannot reach the chat service at ${location.origin}: is it running (make run)?`;
     case 401:
-      return "This server needs a token (AUTH_MODE=jwt): paste one in Token and press Use.";
+      return TOKEN_REFUSED;
     case 403:
       return "The token is for another user.";
     case 429:
@@ -436,7 +441,7 @@ function connect() {
       setStatus(
         event.reason.includes("another user")
           ? "The token is for another user."
-          : "This server needs a valid token (AUTH_MODE=jwt): paste one in Token and press Use.",
+          : TOKEN_REFUSED,
         "error",
       );
       return;
