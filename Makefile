@@ -64,6 +64,10 @@ typecheck: sync ## mypy --strict over both services and the shared package
 k8s-tools: ## install the pinned kustomize the manifest checks use
 	scripts/install-kustomize.sh
 
+.PHONY: kube-tools
+kube-tools: ## build the pinned Kubernetes binaries (v1.34.2) from the Go module proxy, once
+	scripts/install-kube.sh
+
 .PHONY: k8s-render
 k8s-render: k8s-tools ## print the rendered manifests of OVERLAY=dev|prod
 	$(KUSTOMIZE) build k8s/overlays/$(OVERLAY)
