@@ -5,7 +5,8 @@
 Writes the journal the bounds allow at most (scripts/broker_bounds.py): every stream filled to its
 ``maxLenApprox`` with entries of the largest event it carries (random bytes, base64: they do not
 compress, as text at its worst would not), then trimmed on until the append-only files reach
-``journal_bytes`` (automatic rewrites off while it writes, so the files hold that much). Then
+``max_journal_bytes`` (automatic rewrites off while it writes, so the files hold that much).
+Then
 starts the broker as `make run` does and times it from start to its first ``PONG``, right after
 writing (the files still in the page cache, as after a `make stop`) and again after dropping the
 page cache where the machine allows it. Prints medians against a fresh, empty broker measured in
@@ -29,13 +30,12 @@ import valkey
 from scripts.broker_bounds import (
     RESTART_BUDGET_SECONDS,
     STREAMS,
-    journal_bytes,
+    max_journal_bytes,
     max_lengths,
     report,
     retained_bytes,
 )
-from scripts.stack import COMPONENTS, start_valkey
-from scripts.stack import journal_bytes as files_bytes
+from scripts.stack import COMPONENTS, journal_bytes, start_valkey
 
 PORT = 6396  # below the ephemeral range, beside bench/broker_startup.py's 6395
 
@@ -59,7 +59,7 @@ def fill(data_dir: Path, target: int, max_len: dict[str, int], log_dir: Path) ->
                     )
                 pipe.execute()
             round_ += 1
-            if round_ % 5 == 0 and files_bytes(data_dir) >= target:
+            if round_ % 5 == 0 and journal_bytes(data_dir) >= target:
                 break
         client.close()
     finally:
@@ -89,7 +89,7 @@ def main() -> None:
     max_len = max_lengths(COMPONENTS / "embedded" / "pubsub.yaml")
     for line in report(max_len):
         print(line)
-    target = journal_bytes(max_len)
+    target = max_journal_bytes(max_len)
     work = Path(tempfile.mkdtemp(prefix="broker-restart-"))
     try:
         empty = [time_to_pong(work / f"empty-{i}", work) for i in range(args.runs)]
@@ -97,7 +97,7 @@ def main() -> None:
         for run in range(args.runs):
             data = work / f"journal-{run}"
             fill(data, target, max_len, work)
-            size = files_bytes(data)
+            size = journal_bytes(data)
             warm.append(time_to_pong(data, work))
             if drop_page_cache():
                 cold.append(time_to_pong(data, work))

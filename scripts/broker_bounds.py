@@ -96,7 +96,7 @@ def retained_bytes(max_len: dict[str, int]) -> int:
     return sum(stream.max_bytes(max_len) for stream in STREAMS)
 
 
-def journal_bytes(max_len: dict[str, int]) -> int:
+def max_journal_bytes(max_len: dict[str, int]) -> int:
     """The largest the broker's append-only files can grow, in bytes."""
     return int(retained_bytes(max_len) * JOURNAL_FACTOR)
 
@@ -108,7 +108,7 @@ def report(max_len: dict[str, int]) -> Iterator[str]:
             f" x {stream.entry_bytes / 1e3:6.1f} KB = {stream.max_bytes(max_len) / 1e6:7.1f} MB"
         )
     yield f"{'retained at most':<38} {retained_bytes(max_len) / 1e6:>49.1f} MB"
-    yield f"{'journal at most':<38} {journal_bytes(max_len) / 1e6:>49.1f} MB"
+    yield f"{'journal at most':<38} {max_journal_bytes(max_len) / 1e6:>49.1f} MB"
 
 
 if __name__ == "__main__":

@@ -208,12 +208,15 @@ class Progress:
         self._write(f"  waiting for {what} …", end="" if self.tty else "\n")
         self._last = 0
 
-    def waiting(self, what: str, elapsed: float, detail: str = "") -> None:
+    def waiting(self, what: str, elapsed: float, detail: Callable[[], str] | None) -> None:
+        """Show the wait once a second (a terminal) or every 10 s; ``detail()`` is asked only
+        then (it may query the part)."""
         whole = int(elapsed)
         if self.stream is None or whole == self._last or (not self.tty and whole % 10):
             return
         self._last = whole
-        note = f" ({detail})" if detail else ""
+        said = detail() if detail is not None else ""
+        note = f" ({said})" if said else ""
         if self.tty:
             self._write(f"\r\033[K  waiting for {what} … {whole}s{note}", end="")
         else:
@@ -268,7 +271,7 @@ def wait_until(
         if failure is not None:
             progress.ended(what, time.monotonic() - began, ok=False)
             raise failure
-        progress.waiting(what, time.monotonic() - began, detail() if detail else "")
+        progress.waiting(what, time.monotonic() - began, detail)
         time.sleep(interval)
     progress.ended(what, time.monotonic() - began, ok=False)
     tails = "\n".join(f"--- {p.name} ({p.log_path}):\n{p.log_tail()}" for p in watch)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -19,39 +18,25 @@ import httpx
 import pytest
 
 from scripts.stack import ROOT
-from tests.integration.stack import IMAGE_PORTS, ContainerImage, Stack, eventually, running_stack
+from tests.integration.stack import (
+    IMAGE_PORTS,
+    ContainerImage,
+    Stack,
+    container_engine,
+    engine_env,
+    eventually,
+    running_stack,
+)
 
 pytestmark = pytest.mark.images
 
 PREFIX, TAG = "agent", "0.1.0"
 SERVICES = ("chat", "memory")
-CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
-
-
-def engine() -> str | None:
-    for candidate in ("podman", "docker"):
-        if (
-            shutil.which(candidate)
-            and subprocess.run(
-                [candidate, "info"], capture_output=True, check=False, env=engine_env(candidate)
-            ).returncode
-            == 0
-        ):
-            return candidate
-    return None
-
-
-def engine_env(name: str) -> dict[str, str]:
-    return (
-        {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-        if name == "podman"
-        else {**os.environ}
-    )
 
 
 @pytest.fixture(scope="module")
 def images() -> dict[str, ContainerImage]:
-    name = engine()
+    name = container_engine()
     if name is None:
         reason = "no container engine (podman or docker) answers here"
         if os.environ.get("CI"):
@@ -60,15 +45,36 @@ def images() -> dict[str, ContainerImage]:
     built = subprocess.run(
         ["scripts/images.sh"],
         cwd=ROOT,
-        env={**engine_env(name), "ENGINE": name, "IMAGE_PREFIX": PREFIX, "IMAGE_TAG": TAG},
+        env={
+            **os.environ,
+            **engine_env(name),
+            "ENGINE": name,
+            "IMAGE_PREFIX": PREFIX,
+            "IMAGE_TAG": TAG,
+        },
         capture_output=True,
         text=True,
         timeout=1500,
         check=False,
     )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
-    conf = {"CONTAINERS_CONF": str(CONTAINERS_CONF)} if name == "podman" else {}
-    return {s: ContainerImage(engine=name, name=f"{PREFIX}-{s}:{TAG}", env=conf) for s in SERVICES}
+    return {
+        s: ContainerImage(engine=name, name=f"{PREFIX}-{s}:{TAG}", env=engine_env(name))
+        for s in SERVICES
+    }
+
+
+def run_offline(image: ContainerImage, code: str, timeout: float) -> str:
+    """``python3 -c code`` in ``image`` as deployed (read-only) and with no network at all;
+    its output (the test fails with the error output when it exits non-zero)."""
+    run = subprocess.run(
+        [image.engine, "run", "--rm", "--read-only", "--network", "none", image.name,
+         "python3", "-c", code],
+        capture_output=True, text=True, timeout=timeout, check=False,
+        env={**os.environ, **image.env},
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    return run.stdout
 
 
 def inspect(image: ContainerImage) -> dict[str, object]:
@@ -91,30 +97,26 @@ def test_an_image_runs_unprivileged_with_only_its_runtime(
     config = inspect(image)["Config"]
     assert isinstance(config, dict)
     assert config["User"] == "10001:10001"
-    probe = subprocess.run(
-        [image.engine, "run", "--rm", "--read-only", "--network", "none", image.name,
-         "python3", "-c",
-         "import os, importlib.util as u; print(os.getuid(), os.access('/app', os.W_OK), "
-         "u.find_spec('pytest') is None, u.find_spec('ruff') is None)"],
-        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **image.env},
-    )  # fmt: skip
-    assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.split() == ["10001", "False", "True", "True"]
+    probe = run_offline(
+        image,
+        "import os, importlib.util as u; print(os.getuid(), os.access('/app', os.W_OK), "
+        "u.find_spec('pytest') is None, u.find_spec('ruff') is None)",
+        timeout=120,
+    )
+    assert probe.split() == ["10001", "False", "True", "True"]
 
 
 def test_the_encoder_loads_from_the_image_without_a_network(
     images: dict[str, ContainerImage],
 ) -> None:
     image = images["memory"]
-    embed = subprocess.run(
-        [image.engine, "run", "--rm", "--read-only", "--network", "none", image.name,
-         "python3", "-c",
-         "from memory.services.embedding import load_default_embedder as load; e = load(); "
-         "print(len(e.embed(['the user lives in Bergen'])[0]))"],
-        capture_output=True, text=True, timeout=300, check=False, env={**os.environ, **image.env},
-    )  # fmt: skip
-    assert embed.returncode == 0, embed.stderr[-2000:]
-    assert embed.stdout.split()[-1] == "384"
+    embed = run_offline(
+        image,
+        "from memory.services.embedding import load_default_embedder as load; e = load(); "
+        "print(len(e.embed(['the user lives in Bergen'])[0]))",
+        timeout=300,
+    )
+    assert embed.split()[-1] == "384"
 
 
 @pytest.fixture(scope="module")

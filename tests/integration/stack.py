@@ -404,12 +404,18 @@ TEST_REDIS_IMAGE = "localhost/agent-test-redis:bookworm"
 CONTAINERS_CONF = ROOT / "scripts" / "containers.conf"
 
 
+def engine_env(engine: str) -> dict[str, str]:
+    """What ``engine`` runs with beyond this process's environment: podman and buildah take
+    scripts/containers.conf (runc, ulimits under the machine's); docker nothing."""
+    return {"CONTAINERS_CONF": str(CONTAINERS_CONF)} if engine in ("podman", "buildah") else {}
+
+
 def container_engine() -> str | None:
     """The local container engine that answers (docker, then podman), or None."""
     for engine in ("docker", "podman"):
         if shutil.which(engine) is None:
             continue
-        env = {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
+        env = {**os.environ, **engine_env(engine)}
         if subprocess.run([engine, "info"], capture_output=True, check=False, timeout=30,
                           env=env).returncode == 0:  # fmt: skip
             return engine
@@ -433,7 +439,7 @@ def docker_api(engine: str, workdir: Path) -> Iterator[None]:
             "podman-api",
             ["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
             log_dir=workdir / "logs",
-            env={"CONTAINERS_CONF": str(CONTAINERS_CONF)},
+            env=engine_env(engine),
         )
         try:
             wait_until(socket_path.exists, what="podman's API socket", watch=[service])
@@ -450,14 +456,12 @@ def docker_api(engine: str, workdir: Path) -> Iterator[None]:
 
 
 @contextmanager
-def redis_from_testcontainers(port: int, workdir: Path) -> Iterator[Any]:
+def redis_from_testcontainers(engine: str, port: int, workdir: Path) -> Iterator[Any]:
     """A Redis in a container on 127.0.0.1:``port`` (durable: append-only file in the
-    container), started by testcontainers against the local engine; yields the container
+    container), started by testcontainers against ``engine``; yields the container
     (docker-py's, which ``Stack.stop_broker`` stops and starts)."""
     from testcontainers.core.container import DockerContainer
 
-    engine = container_engine()
-    assert engine is not None
     built = subprocess.run(
         [ROOT / "scripts" / "images.sh", "test-servers"],
         env={**os.environ, "ENGINE": engine}, capture_output=True, text=True, check=False,
@@ -637,9 +641,9 @@ def running_stack(
             started.add(start_valkey(broker_port, data_dir=workdir / "valkey", log_dir=log_dir))
         else:
             # From testcontainers against the local engine; redis-server where none answers.
-            if container_engine() is not None:
+            if (engine := container_engine()) is not None:
                 broker_container = containers.enter_context(
-                    redis_from_testcontainers(broker_port, workdir)
+                    redis_from_testcontainers(engine, broker_port, workdir)
                 )
             elif (redis := start_redis(broker_port, data_dir=workdir / "redis",
                                        log_dir=log_dir)) is not None:  # fmt: skip
